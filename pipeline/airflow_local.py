@@ -1,0 +1,200 @@
+"""Run our DAGs through a project-local Airflow: ``dag.test`` runs and the standalone UI.
+
+Airflow reads its configuration when first imported, so :func:`configure_airflow_env` must run before any
+``import airflow`` in the process. The metadata database is SQLite in ``.batchscore/airflow``; the data
+itself stays in the batchscore PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.settings import load_settings, project_root
+
+
+def configure_airflow_env(*, logging_level: str = "ERROR") -> Path:
+    """Point Airflow at the project-local home and our ``dags/`` folder (before importing airflow)."""
+    home = load_settings().airflow_home
+    home.mkdir(parents=True, exist_ok=True)
+    if "airflow" in sys.modules and os.environ.get("AIRFLOW_HOME") != str(home):
+        raise RuntimeError("airflow was imported before batchscore configured AIRFLOW_HOME")
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(project_root() / "dags")
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", logging_level)
+    # the scheduler and workers import `pipeline` from this checkout
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(project_root()), os.environ.get("PYTHONPATH", "")) if p
+    )
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient`")
+    warnings.filterwarnings("ignore", message=r"Multiple rows returned with uselist=False")
+    return home
+
+
+def ensure_airflow_db() -> None:
+    """Create Airflow's metadata database when it does not exist yet (idempotent)."""
+    configure_airflow_env()
+    import sqlalchemy
+    from airflow import settings
+    from airflow.utils import db as airflow_db
+
+    if not sqlalchemy.inspect(settings.engine).has_table("alembic_version"):
+        airflow_db.initdb()
+
+
+_dags: dict[str, Any] = {}
+
+
+def load_dag(dag_id: str, *, retries: int | None = 0) -> Any:
+    """The DAG object from ``dags/``; tasks get ``retries`` (0: a local run fails fast instead of sleeping)."""
+    ensure_airflow_db()
+    if dag_id not in _dags:
+        from airflow.dag_processing.dagbag import DagBag
+
+        bag = DagBag(dag_folder=str(project_root() / "dags"))
+        if bag.import_errors:
+            problems = "; ".join(f"{Path(k).name}: {v.strip().splitlines()[-1]}" for k, v in bag.import_errors.items())
+            raise RuntimeError(f"DAG import errors: {problems}")
+        if dag_id not in bag.dags:
+            raise KeyError(f"no DAG {dag_id!r} in {project_root() / 'dags'} (found: {', '.join(sorted(bag.dags))})")
+        dag = bag.dags[dag_id]
+        # Param objects are resolved in place by each run: keep the pristine defaults to pass every time
+        dag.batchscore_param_defaults = dag.params.dump()
+        _dags[dag_id] = dag
+    dag = _dags[dag_id]
+    if retries is not None:
+        for t in dag.tasks:
+            t.retries = retries
+    return dag
+
+
+@dataclass
+class RunOutcome:
+    """What one ``dag.test`` run ended with."""
+
+    dag_id: str
+    run_id: str | None
+    state: str
+    failed_tasks: list[str] = field(default_factory=list)
+    reason: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "success"
+
+    def summary(self) -> str:
+        line = f"{self.dag_id} run {self.run_id}: {self.state} in {self.seconds:.1f}s"
+        if self.failed_tasks:
+            line += f"; failed tasks: {', '.join(self.failed_tasks)}"
+        if self.reason:
+            line += f"\n{self.reason}"
+        return line
+
+
+def _ledger_reason(run_id: str) -> str | None:
+    import sqlalchemy as sa
+
+    from pipeline.db import get_engine
+
+    with get_engine().connect() as conn:
+        return conn.execute(
+            sa.text(
+                "select reason from batchscore.scoring_runs where run_id = :r and status <> 'succeeded' "
+                "order by id desc limit 1"
+            ),
+            {"r": run_id},
+        ).scalar()
+
+
+def run_dag(dag_id: str, score_date: dt.date, conf: dict[str, Any] | None = None) -> RunOutcome:
+    """One run of ``dag_id`` for ``score_date`` through Airflow's ``dag.test`` in this process.
+
+    The logical date is the evening before the score date (when the nightly run would fire) and the date is
+    also passed as the ``score_date`` param. Params are validated before Airflow touches anything.
+    """
+    import time
+
+    dag = load_dag(dag_id)
+    from airflow.sdk.exceptions import ParamValidationError
+
+    full_conf = {**dag.batchscore_param_defaults, **(conf or {})}
+    if "score_date" in full_conf:
+        full_conf["score_date"] = score_date.isoformat()
+    params = copy.deepcopy(dag.params)
+    try:
+        params.update(full_conf)
+        params.validate()
+    except ParamValidationError as exc:
+        # dag.test deletes an earlier run of the same logical date before it validates: check first
+        raise ValueError(f"invalid params for {dag_id}: {str(exc).splitlines()[0]}") from None
+    logical = dt.datetime.combine(score_date - dt.timedelta(days=1), dt.time(22, 0), tzinfo=dt.UTC)
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):
+        run = dag.test(logical_date=logical, run_conf=full_conf)
+    failed = sorted(ti.task_id for ti in run.get_task_instances() if ti.state == "failed")
+    state = str(getattr(run.state, "value", run.state))
+    reason = _ledger_reason(run.run_id) if state != "success" else None
+    return RunOutcome(dag_id, run.run_id, state, failed, reason, time.perf_counter() - started)
+
+
+def _admin_password(home: Path) -> str:
+    """A per-project admin password, generated once and kept in the Airflow home (never in the repo)."""
+    path = home / "simple_auth_manager_passwords.json"
+    if path.exists():
+        return json.loads(path.read_text())["admin"]
+    password = secrets.token_urlsafe(12)
+    path.write_text(json.dumps({"admin": password}))
+    path.chmod(0o600)
+    return password
+
+
+def standalone(port: int = 8080) -> int:
+    """Run ``airflow standalone`` on the project-local home until Ctrl-C; DAGs unpaused, login required."""
+    from pipeline.db import database_url
+
+    home = configure_airflow_env(logging_level="INFO")
+    ensure_airflow_db()
+    password = _admin_password(home)
+    env = dict(os.environ)
+    env.update({
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+    })
+    url = database_url()  # starts the embedded server, held by this process while Airflow runs
+    if not load_settings().database_url:
+        env["BATCHSCORE_DATABASE_URL"] = url.render_as_string(hide_password=False)
+    log_path = home / "standalone.log"
+    print(f"Airflow UI: http://localhost:{port}  (user admin, password {password})")
+    print(f"DAGs from {project_root() / 'dags'}, unpaused; logs in {log_path}. Ctrl-C stops everything.")
+    with log_path.open("ab") as log_file:
+        proc = subprocess.Popen(["airflow", "standalone"], env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)

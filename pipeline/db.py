@@ -1,0 +1,191 @@
+"""Database access: the URL in use, the embedded PostgreSQL, engines and versioned migrations."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+from pipeline.settings import DATABASE_URL_ENV, Settings, load_settings, project_root
+from pipeline.sqlfiles import read_sql
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "batchscore"
+MIGRATIONS_LOCK_KEY = 7_146_001  # pg_advisory_xact_lock key serialising migrations
+
+_lock = threading.Lock()
+_engines: dict[str, Engine] = {}
+_embedded: dict[Path, Any] = {}
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class DatabaseConfigError(RuntimeError):
+    """The configured database URL is unusable."""
+
+
+def normalise_url(raw: str) -> URL:
+    """Parse a ``postgresql://`` style URL and pin the psycopg2 driver.
+
+    Raises :class:`DatabaseConfigError` without echoing the URL (it may hold a password).
+    """
+    try:
+        url = make_url(raw)
+    except Exception:
+        raise DatabaseConfigError(
+            f"{DATABASE_URL_ENV} is not a valid database URL (expected postgresql://user:password@host:port/db)"
+        ) from None
+    if url.get_backend_name() not in ("postgresql", "postgres"):
+        raise DatabaseConfigError(
+            f"{DATABASE_URL_ENV} must point at PostgreSQL, got backend {url.get_backend_name()!r}"
+        )
+    return url.set(drivername="postgresql+psycopg2")
+
+
+def redact(url: URL | str) -> str:
+    """The URL as text with any password masked, safe for logs and messages."""
+    parsed = url if isinstance(url, URL) else make_url(url)
+    return parsed.render_as_string(hide_password=True)
+
+
+def start_embedded(pgdata: Path) -> URL:
+    """Start (or attach to) the project-local PostgreSQL and return a URL for its ``batchscore`` database.
+
+    The server keeps running while any process holds a handle and stops when the last one exits.
+    """
+    with _lock:
+        server = _embedded.get(pgdata)
+        if server is None:
+            import pgserver  # heavy-ish and only needed without a configured database
+
+            logging.getLogger("pgserver").setLevel(logging.WARNING)
+            pgdata.parent.mkdir(parents=True, exist_ok=True)
+            server = pgserver.get_server(pgdata, cleanup_mode="stop")
+            _embedded[pgdata] = server
+    admin = make_url(server.get_uri()).set(drivername="postgresql+psycopg2")
+    _ensure_database(admin, EMBEDDED_DATABASE)
+    return admin.set(database=EMBEDDED_DATABASE)
+
+
+def _ensure_database(admin_url: URL, name: str) -> None:
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(sa.text("select 1 from pg_database where datname = :n"), {"n": name}).scalar()
+            if not exists:
+                conn.exec_driver_sql(f'create database "{name}"')
+    finally:
+        engine.dispose()
+
+
+def database_url(settings: Settings | None = None) -> URL:
+    """The URL in use: ``BATCHSCORE_DATABASE_URL`` when set, else the embedded server (started on demand)."""
+    settings = settings or load_settings()
+    if settings.database_url:
+        return normalise_url(settings.database_url)
+    return start_embedded(settings.pgdata)
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """A cached engine for the database in use (one per URL and process)."""
+    url = database_url(settings)
+    key = url.render_as_string(hide_password=False)
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+            _engines[key] = engine
+    return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection of this process (before forking, or at the end of a test)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def run_script(conn: sa.Connection, script: str) -> None:
+    """Execute a multi-statement SQL script on the connection's DBAPI cursor (no parameter parsing)."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    with dbapi.cursor() as cur:
+        cur.execute(script)
+
+
+def migration_files() -> list[tuple[int, Path]]:
+    """The versioned migrations under ``sql/migrations`` in order; names must be ``NNNN_name.sql``."""
+    found = []
+    for path in sorted((project_root() / "sql" / "migrations").glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if not match:
+            raise DatabaseConfigError(f"migration file {path.name} does not follow NNNN_lowercase_name.sql")
+        found.append((int(match.group(1)), path))
+    versions = [v for v, _ in found]
+    if len(set(versions)) != len(versions):
+        raise DatabaseConfigError("two migration files share a version number")
+    return found
+
+
+def migrate(engine: Engine | None = None) -> list[str]:
+    """Apply pending migrations in one transaction (one savepoint each); return the names applied now.
+
+    A migration whose file changed after it was applied is an error: fix forward with a new file.
+    """
+    engine = engine or get_engine()
+    applied_now: list[str] = []
+    with engine.begin() as conn:
+        conn.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": MIGRATIONS_LOCK_KEY})
+        run_script(conn, read_sql("schema_migrations.sql"))
+        done = {
+            row.version: row.checksum
+            for row in conn.execute(sa.text("select version, checksum from batchscore.schema_migrations"))
+        }
+        for version, path in migration_files():
+            text = path.read_text(encoding="utf-8")
+            checksum = hashlib.sha256(text.encode()).hexdigest()
+            if version in done:
+                if done[version] != checksum:
+                    raise DatabaseConfigError(
+                        f"migration {path.name} changed after it was applied; add a new migration instead"
+                    )
+                continue
+            with conn.begin_nested():
+                run_script(conn, text)
+                conn.execute(
+                    sa.text(
+                        "insert into batchscore.schema_migrations (version, name, checksum) "
+                        "values (:v, :n, :c)"
+                    ),
+                    {"v": version, "n": path.name, "c": checksum},
+                )
+            applied_now.append(path.name)
+            log.info("applied migration %s", path.name)
+    return applied_now
+
+
+def stop_embedded(settings: Settings | None = None) -> bool:
+    """Stop the project-local PostgreSQL if it runs (``batchscore db stop``); True when it was stopped."""
+    settings = settings or load_settings()
+    pgdata = settings.pgdata
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    dispose_engines()
+    # pgserver's own stop only fires when the last attached process exits; stop it explicitly
+    import os
+
+    from pgserver._commands import pg_ctl  # private, but it is how pgserver itself stops the server
+
+    user = "pgserver" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    (pgdata / ".handle_pids.json").unlink(missing_ok=True)
+    with _lock:
+        _embedded.pop(pgdata, None)
+    return True

@@ -1,0 +1,133 @@
+"""Entry points of the scoring stages, shared by the Airflow DAG and the command line.
+
+Each takes plain identifiers (use case name, ISO date, run id, small dicts from earlier stages) and
+returns a small JSON-able dict: exactly what XCom should carry. The data stays in Postgres.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+from pipeline.db import get_engine
+from pipeline.usecase import UseCase, load_usecase
+
+log = logging.getLogger(__name__)
+
+
+class ScoreDateError(ValueError):
+    """No usable score date for a run."""
+
+
+def parse_date(value: str | dt.date, *, what: str = "score_date") -> dt.date:
+    """An ISO date (YYYY-MM-DD) or a clear error naming the parameter."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ScoreDateError(f"{what} must be a date in the form YYYY-MM-DD, got {value!r}") from None
+
+
+def resolve_score_date(
+    param: str | None, data_interval_end: dt.datetime | None, run_after: dt.datetime | None
+) -> dt.date:
+    """The date whose batch a run scores.
+
+    A ``score_date`` param (manual trigger) wins. Otherwise the nightly run that fires in the evening of day
+    D (the end of its data interval, or ``run_after`` for a manual run without a logical date) scores the
+    schedule of day D + 1: tomorrow's flights.
+    """
+    if param:
+        return parse_date(param)
+    base = data_interval_end or run_after
+    if base is None:
+        raise ScoreDateError("no score_date param and no data interval or run_after to derive it from")
+    return base.date() + dt.timedelta(days=1)
+
+
+def _context(usecase: str | None, score_date: str) -> tuple[Any, UseCase, dt.date]:
+    return get_engine(), load_usecase(usecase), parse_date(score_date)
+
+
+def extract(score_date: str, run_id: str, usecase: str | None = None) -> dict[str, Any]:
+    """Stage 1: materialise the batch in a run-scoped staging table."""
+    from pipeline.extract import extract_batch
+
+    engine, uc, day = _context(usecase, score_date)
+    started_at = dt.datetime.now(dt.UTC)
+    result = extract_batch(engine, uc, day, run_id)
+    return {**result, "score_date": day.isoformat(), "run_id": run_id, "use_case": uc.name,
+            "started_at": started_at.isoformat()}
+
+
+def validate(batch: dict[str, Any]) -> dict[str, Any]:
+    """Stage 2: the fail-closed validation gate on the staged batch; raises when a critical check fails."""
+    from pipeline.validate import validate_staged_batch
+
+    engine, uc, day = _context(batch["use_case"], batch["score_date"])
+    return validate_staged_batch(engine, uc, day, batch["run_id"], rows=batch["rows"])
+
+
+def build_features(batch: dict[str, Any]) -> dict[str, Any]:
+    """Stage 3: derive the model inputs in Postgres."""
+    from pipeline.features import build_features as build
+
+    engine, uc, day = _context(batch["use_case"], batch["score_date"])
+    return build(engine, uc, day, batch["run_id"])
+
+
+def score(batch: dict[str, Any]) -> dict[str, Any]:
+    """Stage 4: stream the features through the champion model into the run's scores table."""
+    from pipeline.score import score_features
+
+    engine, uc, day = _context(batch["use_case"], batch["score_date"])
+    return score_features(engine, uc, day, batch["run_id"])
+
+
+def publish(batch: dict[str, Any], validation: dict[str, Any], features: dict[str, Any],
+            scores: dict[str, Any]) -> dict[str, Any]:
+    """Stage 5: replace the date's predictions atomically and write the ledger row."""
+    from pipeline.publish import publish_predictions
+
+    engine, uc, day = _context(batch["use_case"], batch["score_date"])
+    timings = {"extract": batch["seconds"], "validate": validation["seconds"],
+               "build_features": features["seconds"], "score": scores["seconds"]}
+    return publish_predictions(
+        engine, uc, day, batch["run_id"], rows_in=batch["rows"], model_version=scores["model_version"],
+        model_sha256=scores["model_sha256"], threshold=scores["threshold"],
+        validation_status=validation["status"], timings=timings,
+        started_at=dt.datetime.fromisoformat(batch["started_at"]),
+    )
+
+
+def record_failure(score_date: str, run_id: str, reason: str, usecase: str | None = None) -> None:
+    """Ledger row ``failed`` for a run that broke before publishing (validation rejections record their own)."""
+    from pipeline.publish import record_unpublished_run
+
+    engine, uc, day = _context(usecase, score_date)
+    record_unpublished_run(engine, uc, day, run_id, status="failed", reason=reason)
+
+
+def run_all(score_date: str, run_id: str, usecase: str | None = None) -> dict[str, Any]:
+    """All five stages in order, in this process (``batchscore score``): the DAG without Airflow."""
+    from pipeline.validate import ValidationFailed
+
+    started = time.perf_counter()
+    try:
+        batch = extract(score_date, run_id, usecase)
+        validation = validate(batch)
+        features = build_features(batch)
+        scores = score(batch)
+        published = publish(batch, validation, features, scores)
+    except ValidationFailed:
+        raise
+    except Exception as exc:
+        record_failure(score_date, run_id, f"{type(exc).__name__}: {exc}", usecase)
+        raise
+    return {"score_date": batch["score_date"], "rows": published["rows"], "model_version": scores["model_version"],
+            "rows_per_second": scores["rows_per_second"], "seconds": round(time.perf_counter() - started, 2)}

@@ -1,0 +1,47 @@
+"""Run-scoped staging tables: where one run's batch, features and scores live until publish."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pipeline.sqlfiles import qualified
+
+STAGING_SCHEMA = "batchscore_staging"
+KINDS = ("batch", "features", "scores")
+
+
+@dataclass(frozen=True)
+class StagingTables:
+    """Names of one run's working tables; the same (use case, date, run id) always maps to the same names."""
+
+    batch: str
+    features: str
+    scores: str
+    names: dict[str, str]  # kind -> bare table name in STAGING_SCHEMA (for tools that quote themselves)
+
+    def all(self) -> tuple[str, ...]:
+        return (self.batch, self.features, self.scores)
+
+
+def staging_tables(use_case: str, score_date: dt.date, run_id: str) -> StagingTables:
+    """Quoted, qualified staging table names for a run (a retry of the run reuses them)."""
+    key = hashlib.sha256(f"{use_case}\0{score_date.isoformat()}\0{run_id}".encode()).hexdigest()[:12]
+    names = {kind: f"{kind}_{score_date:%Y%m%d}_{key}" for kind in KINDS}
+    return StagingTables(**{kind: qualified(STAGING_SCHEMA, name) for kind, name in names.items()}, names=names)
+
+
+def drop_staging(engine: Engine, tables: StagingTables) -> None:
+    """Drop a run's working tables (after publish, or before a fresh extract)."""
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"drop table if exists {', '.join(tables.all())}"))
+
+
+def count_rows(engine: Engine, table: str) -> int:
+    """Row count of a staging table (name from :func:`staging_tables`)."""
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text(f"select count(*) from {table}")).scalar_one())  # noqa: S608
