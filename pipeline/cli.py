@@ -39,7 +39,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
     if args.action == "url":
         url = database_url()
-        print(url.render_as_string(hide_password=not args.show_password))
+        print(url.render_as_string(hide_password=False) if args.show_password else redact(url))
     elif args.action == "migrate":
         from pipeline.db import get_engine
 

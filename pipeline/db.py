@@ -51,26 +51,54 @@ def normalise_url(raw: str) -> URL:
 def redact(url: URL | str) -> str:
     """The URL as text with any password masked, safe for logs and messages."""
     parsed = url if isinstance(url, URL) else make_url(url)
+    if not parsed.password:
+        # nothing to hide, and "***" would only confuse a copy-paste (URL.set ignores None, hence _replace)
+        parsed = parsed._replace(password=None)
     return parsed.render_as_string(hide_password=True)
 
 
-def start_embedded(pgdata: Path) -> URL:
-    """Start (or attach to) the project-local PostgreSQL and return a URL for its ``batchscore`` database.
+def start_embedded(pgdata: Path, *, cleanup_mode: str | None = None) -> URL:
+    """Start (or attach to) an embedded PostgreSQL in ``pgdata``; return a URL for its ``batchscore`` database.
 
-    The server keeps running while any process holds a handle and stops when the last one exits.
+    The project's server keeps running between commands, so Airflow tasks, the demo and your own queries
+    share it without restarts; ``batchscore db stop`` stops it cleanly. Tests pass ``cleanup_mode="delete"``
+    for a throwaway cluster that is removed when the process exits.
     """
     with _lock:
         server = _embedded.get(pgdata)
         if server is None:
-            import pgserver  # heavy-ish and only needed without a configured database
-
-            logging.getLogger("pgserver").setLevel(logging.WARNING)
             pgdata.parent.mkdir(parents=True, exist_ok=True)
-            server = pgserver.get_server(pgdata, cleanup_mode="stop")
+            server = _pgserver_get_server(pgdata, cleanup_mode)
             _embedded[pgdata] = server
-    admin = make_url(server.get_uri()).set(drivername="postgresql+psycopg2")
+    admin = make_url(server.get_uri()).set(drivername="postgresql+psycopg2")._replace(password=None)
     _ensure_database(admin, EMBEDDED_DATABASE)
     return admin.set(database=EMBEDDED_DATABASE)
+
+
+def _import_pgserver(pgdata: Path) -> Any:
+    # pgserver keeps its inter-process lock in the XDG runtime dir, read when the module is imported: point
+    # it into the project (where all our processes find the same lock) and avoid its warning when unset
+    import os
+
+    runtime = pgdata.parent / "run"
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    runtime.chmod(0o700)
+    previous = os.environ.get("XDG_RUNTIME_DIR")
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+    try:
+        import pgserver
+
+        logging.getLogger("pgserver").setLevel(logging.WARNING)
+        return pgserver
+    finally:
+        if previous is None:
+            os.environ.pop("XDG_RUNTIME_DIR", None)
+        else:
+            os.environ["XDG_RUNTIME_DIR"] = previous
+
+
+def _pgserver_get_server(pgdata: Path, cleanup_mode: str | None) -> Any:
+    return _import_pgserver(pgdata).get_server(pgdata, cleanup_mode=cleanup_mode)
 
 
 def _ensure_database(admin_url: URL, name: str) -> None:
@@ -181,6 +209,7 @@ def stop_embedded(settings: Settings | None = None) -> bool:
     # pgserver's own stop only fires when the last attached process exits; stop it explicitly
     import os
 
+    _import_pgserver(pgdata)
     from pgserver._commands import pg_ctl  # private, but it is how pgserver itself stops the server
 
     user = "pgserver" if os.geteuid() == 0 else None

@@ -111,7 +111,10 @@ def build_suite(definition: dict[str, Any]) -> Any:
 
 
 def _quiet_gx() -> None:
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    # GX sets levels on some of its child loggers itself; quiet them all, not only the parent
+    names = [n for n in logging.root.manager.loggerDict if n.startswith("great_expectations")]
+    for name in ["great_expectations", *names]:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _exception_message(info: dict[str, Any] | None) -> str | None:
@@ -130,6 +133,8 @@ def run_suite(url: str, table: str, definition: dict[str, Any]) -> list[CheckRes
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from sqlalchemy.engine import make_url
+
+    _quiet_gx()  # importing GX resets its logger level
 
     suite = build_suite(definition)
     context = gx.get_context(mode="ephemeral")
@@ -176,7 +181,7 @@ def run_suite(url: str, table: str, definition: dict[str, Any]) -> list[CheckRes
 
 
 def describe(check: CheckResult) -> str:
-    """A short phrase for a failed check, e.g. ``entity_id not unique (12 duplicates)``."""
+    """A short phrase for a failed check, e.g. ``entity_id not unique (12 rows share a value)``."""
     col, n, kind = check.column, check.unexpected_count, check.expectation
     if check.error:
         first = check.error.strip().splitlines()[0]
@@ -192,7 +197,8 @@ def describe(check: CheckResult) -> str:
     rows = f"{n} rows" if n is not None else "some rows"
     phrases = {
         "expect_column_values_to_not_be_null": f"{col} has nulls ({rows})",
-        "expect_column_values_to_be_unique": f"{col} not unique ({n} duplicates)",
+        # GX counts every row involved: two copies of one id are 2 rows
+        "expect_column_values_to_be_unique": f"{col} not unique ({n} rows share a value)",
         "expect_column_values_to_be_between": f"{col} out of range ({rows})",
         "expect_column_values_to_be_in_set": f"{col} has unexpected values ({rows})",
         "expect_column_values_to_match_regex": f"{col} malformed ({rows})",

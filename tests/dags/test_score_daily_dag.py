@@ -1,0 +1,123 @@
+"""score_daily: it imports cleanly and light, is wired as documented, and really runs through Airflow."""
+
+import datetime as dt
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from pipeline import airflow_local
+from pipeline.cli import main
+from pipeline.settings import project_root
+from tests.helpers import flights_on, ledger, predictions_fingerprint
+
+HEAVY = ("great_expectations", "sklearn", "pandas", "joblib", "numpy", "scipy", "pgserver", "tqdm")
+
+
+@pytest.fixture(scope="module")
+def dag():
+    return airflow_local.load_dag("score_daily")
+
+
+def test_dag_folder_imports_without_errors():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(project_root() / "dags"))
+    assert bag.import_errors == {}
+    assert "score_daily" in bag.dags
+
+
+def test_dag_file_imports_nothing_heavy_at_top_level():
+    code = (
+        "import runpy, sys; runpy.run_path(sys.argv[1]); "
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(project_root() / "dags" / "score_daily.py")],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_tasks_are_chained_extract_validate_features_score_publish(dag):
+    assert set(dag.task_ids) == {"extract", "validate", "build_features", "score", "publish"}
+    downstream = {t: set(dag.get_task(t).downstream_task_ids) for t in dag.task_ids}
+    assert downstream["extract"] >= {"validate"}
+    assert "build_features" in downstream["validate"]
+    assert "score" in downstream["build_features"]
+    assert downstream["score"] == {"publish"}
+    assert downstream["publish"] == set()
+    assert set(dag.get_task("publish").upstream_task_ids) == {"extract", "validate", "build_features", "score"}
+
+
+def test_schedule_and_run_policy(dag):
+    assert dag.timetable.expression == "0 22 * * *"
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert "batchscore" in dag.tags and "score_daily" in dag.doc_md
+    fresh = airflow_local.load_dag("score_daily", retries=None)  # the configured values, not the local override
+    task = fresh.get_task("score")
+    assert task.retries >= 0
+    assert task.retry_exponential_backoff and task.max_retry_delay == timedelta(minutes=20)
+    assert task.on_failure_callback
+    airflow_local.load_dag("score_daily")  # back to fail-fast for the runs below
+
+
+def test_score_date_param_is_a_typed_optional_date(dag):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    schema = dag.params.get_param("score_date").schema
+    assert schema["format"] == "date" and "null" in schema["type"]
+    import copy
+
+    for bad in ("2013-02-30", "13-07-01", "2013-07-01'; drop table batchscore.predictions; --"):
+        params = copy.deepcopy(dag.params)
+        with pytest.raises(ParamValidationError):
+            params.update({"score_date": bad})
+            params.validate()
+
+
+def test_dag_run_scores_and_publishes_a_date_end_to_end(champion, source):
+    day = dt.date(2013, 7, 20)
+    outcome = airflow_local.run_dag("score_daily", day)
+    assert outcome.succeeded, outcome.summary()
+    count, _, run_ids = predictions_fingerprint(source, day)
+    assert count == flights_on(source, day) and run_ids == outcome.run_id
+    [row] = ledger(source, outcome.run_id)
+    assert row["status"] == "succeeded" and row["rows_out"] == count
+
+
+def test_dag_rerun_of_a_date_replaces_without_duplicates(champion, source):
+    day = dt.date(2013, 7, 21)
+    first = airflow_local.run_dag("score_daily", day)
+    before = predictions_fingerprint(source, day)
+    second = airflow_local.run_dag("score_daily", day)
+    after = predictions_fingerprint(source, day)
+    assert first.succeeded and second.succeeded
+    assert after[:2] == before[:2] and after[2] == second.run_id
+
+
+def test_dag_run_for_a_date_without_data_fails_at_validate_and_publishes_nothing(champion, source):
+    outcome = airflow_local.run_dag("score_daily", dt.date(2014, 3, 1))
+    assert outcome.state == "failed" and outcome.failed_tasks == ["validate"]
+    assert outcome.reason == "validation failed for 2014-03-01: batch is empty (0 rows)"
+    assert predictions_fingerprint(source, dt.date(2014, 3, 1))[0] == 0
+    assert [r["status"] for r in ledger(source, outcome.run_id)] == ["rejected"]
+
+
+def test_a_malformed_date_in_run_conf_fails_before_any_task(dag, champion, source):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with source.connect() as conn:
+        runs_before = conn.execute(sa.text("select count(*) from batchscore.scoring_runs")).scalar()
+    with pytest.raises(ParamValidationError, match="score_date"):
+        dag.test(logical_date=dt.datetime(2013, 7, 1, 22, tzinfo=dt.UTC),
+                 run_conf={**dag.batchscore_param_defaults, "score_date": "2013-13-45"})
+    with source.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from batchscore.scoring_runs")).scalar() == runs_before
+
+
+def test_cli_run_exits_non_zero_with_the_reason(champion, capsys):
+    assert main(["run", "score_daily", "--date", "2014-03-01"]) == 1
+    assert "validation failed for 2014-03-01: batch is empty (0 rows)" in capsys.readouterr().out
+    assert main(["run", "score_daily", "--date", "2014-02-30"]) == 1
+    assert "--date must be a date in the form YYYY-MM-DD" in capsys.readouterr().err

@@ -1,0 +1,34 @@
+"""Assertions shared by integration and DAG tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+
+def flights_on(engine, day: dt.date) -> int:
+    """Scheduled departures of one day in the source system."""
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text("select count(*) from source.flights where flight_date = :d"), {"d": day}
+        ).scalar_one()
+
+
+def predictions_fingerprint(engine, day: dt.date, table: str = "batchscore.predictions") -> tuple:
+    """(row count, md5 of the published content, run ids) of one date's predictions."""
+    with engine.connect() as conn:
+        return tuple(conn.execute(sa.text(
+            "select count(*), coalesce(md5(string_agg(entity_id || ':' || score::text || ':' || "
+            "predicted_label::text || ':' || model_version, ',' order by entity_id)), ''), "
+            f"coalesce(string_agg(distinct run_id, ','), '') from {table} where score_date = :d"
+        ), {"d": day}).one())
+
+
+def ledger(engine, run_id: str) -> list[dict]:
+    """The scoring_runs rows of one run id, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("select * from batchscore.scoring_runs where run_id = :r order by id"), {"r": run_id}
+        )
+        return [dict(r._mapping) for r in rows]

@@ -1,0 +1,49 @@
+import pytest
+import sqlalchemy as sa
+
+from pipeline.db import DatabaseConfigError, migrate, migration_files
+
+
+def test_migrations_are_recorded_once_and_reapplying_is_a_no_op(engine):
+    assert migrate(engine) == []
+    with engine.connect() as conn:
+        applied = conn.execute(sa.text("select version from batchscore.schema_migrations order by 1")).scalars().all()
+    assert applied == [v for v, _ in migration_files()]
+
+
+def test_a_migration_edited_after_it_was_applied_is_refused(engine):
+    with engine.begin() as conn:
+        conn.execute(sa.text("update batchscore.schema_migrations set checksum = 'edited' where version = 1"))
+    try:
+        with pytest.raises(DatabaseConfigError, match="0001_core.sql changed after it was applied"):
+            migrate(engine)
+    finally:
+        import hashlib
+
+        path = dict(migration_files())[1]
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("update batchscore.schema_migrations set checksum = :c where version = 1"),
+                {"c": hashlib.sha256(path.read_text().encode()).hexdigest()},
+            )
+
+
+def test_the_database_allows_only_one_champion_per_use_case(engine):
+    row = dict(
+        use_case="uc_one_champion", created_by="t", train_from="2013-01-01", train_to="2013-01-02",
+        holdout_from="2013-01-03", holdout_to="2013-01-04", train_rows=1, holdout_rows=1, features="{}",
+        hyperparameters="{}", holdout_metrics="{}", threshold=0.5, artifact_path="x", artifact_sha256="0" * 64,
+        sklearn_version="1", python_version="3", code_version="0",
+    )
+    insert = sa.text(
+        "insert into batchscore.model_versions (use_case, version, status, created_by, train_from, train_to, "
+        "holdout_from, holdout_to, train_rows, holdout_rows, features, hyperparameters, holdout_metrics, "
+        "threshold, artifact_path, artifact_sha256, sklearn_version, python_version, code_version) values "
+        "(:use_case, :version, 'champion', :created_by, :train_from, :train_to, :holdout_from, :holdout_to, "
+        ":train_rows, :holdout_rows, cast(:features as jsonb), cast(:hyperparameters as jsonb), "
+        "cast(:holdout_metrics as jsonb), :threshold, :artifact_path, :artifact_sha256, :sklearn_version, "
+        ":python_version, :code_version)"
+    )
+    with pytest.raises(sa.exc.IntegrityError, match="model_versions_one_champion"), engine.begin() as conn:
+        conn.execute(insert, {**row, "version": "v1"})
+        conn.execute(insert, {**row, "version": "v2"})

@@ -1,0 +1,94 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.features import model_frame, parse_copy_chunk
+from pipeline.score import ScoringError, predict_chunk
+from pipeline.train import evaluate, make_pipeline, train_model
+from pipeline.usecase import load_usecase
+
+
+@pytest.fixture(scope="module")
+def uc():
+    return load_usecase("flight_cancellation")
+
+
+def test_evaluate_matches_metrics_computed_by_hand():
+    y = np.array([1, 0, 1, 0, 0], dtype=bool)
+    s = np.array([0.9, 0.8, 0.4, 0.2, 0.1])
+    m = evaluate(y, s, threshold=0.5)
+    assert m["rows"] == 5 and m["positives"] == 2
+    assert m["base_rate"] == pytest.approx(0.4)
+    # flagged: 0.9 (tp), 0.8 (fp) -> precision 1/2, recall 1/2
+    assert m["precision_at_threshold"] == pytest.approx(0.5)
+    assert m["recall_at_threshold"] == pytest.approx(0.5)
+    assert m["flagged_share"] == pytest.approx(0.4)
+    # brier: mean of (0.1^2, 0.8^2, 0.6^2, 0.2^2, 0.1^2)
+    assert m["brier"] == pytest.approx((0.01 + 0.64 + 0.36 + 0.04 + 0.01) / 5)
+    # ranking: positives at ranks 1 and 3 -> AP = (1/1 + 2/3) / 2; AUC = 5 of 6 pairs ordered
+    assert m["average_precision"] == pytest.approx((1 + 2 / 3) / 2)
+    assert m["roc_auc"] == pytest.approx(5 / 6)
+
+
+def test_evaluate_omits_ranking_metrics_when_one_class_only():
+    m = evaluate(np.zeros(3, dtype=bool), np.array([0.1, 0.2, 0.3]), 0.5)
+    assert "average_precision" not in m and m["positives"] == 0
+
+
+def test_parse_copy_chunk_keeps_quoted_commas_and_reads_nulls(uc):
+    columns = ["entity_id", *uc.feature_columns]
+    values = ['"UA1,545-EWR"', "UA", "EWR", '"IAH"'] + ["\\N"] * len(uc.numeric)
+    frame = parse_copy_chunk([(",".join(values) + "\n").encode()], columns, uc)
+    assert frame.loc[0, "entity_id"] == "UA1,545-EWR"
+    assert frame.loc[0, "dest"] == "IAH"
+    assert frame[list(uc.numeric)].isna().all(axis=None)
+
+
+def _synthetic(uc, n, seed):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({c: rng.normal(size=n) for c in uc.numeric})
+    frame["carrier"] = rng.choice(["UA", "AA", "DL"], n)
+    frame["origin"] = rng.choice(["EWR", "JFK", "LGA"], n)
+    frame["dest"] = rng.choice(["IAH", "MIA", "ORD"], n)
+    frame["visib"] = frame["visib"] * 3
+    frame["label"] = (frame["visib"] + rng.normal(scale=0.5, size=n)) < -2
+    frame["entity_id"] = [f"E{i}" for i in range(n)]
+    return frame
+
+
+def test_model_learns_a_planted_signal_and_is_reproducible(uc):
+    train, holdout = _synthetic(uc, 4000, 1), _synthetic(uc, 2000, 2)
+    first = train_model(train, holdout, uc)
+    second = train_model(train, holdout, uc)
+    assert first.metrics["roc_auc"] > 0.9
+    assert first.metrics == second.metrics
+
+
+def test_unseen_and_missing_categories_still_score(uc):
+    train, holdout = _synthetic(uc, 3000, 3), _synthetic(uc, 50, 4)
+    model = train_model(train, holdout, uc).model
+    holdout.loc[:9, "carrier"] = "ZZ"
+    holdout.loc[10:19, "dest"] = np.nan
+    out = predict_chunk(model, holdout, uc, threshold=0.5)
+    assert len(out) == 50 and out["score"].between(0, 1).all()
+    assert (out["predicted_label"] == (out["score"] >= 0.5)).all()
+
+
+def test_predict_chunk_refuses_probabilities_outside_0_1(uc):
+    class Broken:
+        def predict_proba(self, x):
+            return np.column_stack([np.zeros(len(x)), np.full(len(x), np.nan)])
+
+    frame = _synthetic(uc, 3, 5)
+    with pytest.raises(ScoringError, match="outside"):
+        predict_chunk(Broken(), frame, uc, 0.5)
+
+
+def test_model_frame_reports_missing_feature_columns(uc):
+    with pytest.raises(Exception, match="carrier"):
+        model_frame(pd.DataFrame({"origin": ["EWR"]}), uc)
+
+
+def test_pipeline_encodes_categoricals_for_the_booster(uc):
+    pipe = make_pipeline(uc)
+    assert pipe.named_steps["model"].categorical_features == list(range(len(uc.categorical)))

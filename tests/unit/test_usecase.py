@@ -1,0 +1,92 @@
+import datetime as dt
+import tomllib
+
+import pytest
+
+from pipeline.settings import project_root
+from pipeline.usecase import UseCaseError, load_usecase, parse_usecase
+
+FORBIDDEN = {"dep_time", "dep_delay", "arr_time", "arr_delay", "air_time"}
+
+
+def _raw(name="flight_cancellation"):
+    path = project_root() / "usecases" / f"{name}.toml"
+    return tomllib.loads(path.read_text()), path
+
+
+@pytest.mark.parametrize("name", ["flight_cancellation", "departure_disruption"])
+def test_shipped_use_cases_load(name):
+    uc = load_usecase(name)
+    assert uc.name == name
+    assert uc.feature_columns[: len(uc.categorical)] == uc.categorical
+    assert 0 < uc.threshold < 1
+
+
+@pytest.mark.parametrize("name", ["flight_cancellation", "departure_disruption"])
+def test_no_same_day_observation_is_a_declared_column_or_feature(name):
+    uc = load_usecase(name)
+    assert not FORBIDDEN & set(uc.batch_columns)
+    assert not FORBIDDEN & set(uc.feature_columns)
+
+
+def test_unknown_use_case_lists_the_available_ones():
+    with pytest.raises(UseCaseError, match="available: .*flight_cancellation"):
+        load_usecase("no_such_case")
+
+
+def test_missing_key_names_file_and_key():
+    raw, path = _raw()
+    del raw["target"]["threshold"]
+    with pytest.raises(UseCaseError, match=r"flight_cancellation.toml: missing key 'target.threshold'"):
+        parse_usecase(raw, path)
+
+
+@pytest.mark.parametrize("threshold", [0, 1, 1.5, -0.1])
+def test_threshold_must_be_a_probability_strictly_inside_0_1(threshold):
+    raw, path = _raw()
+    raw["target"]["threshold"] = threshold
+    with pytest.raises(UseCaseError, match="target.threshold"):
+        parse_usecase(raw, path)
+
+
+def test_holdout_must_follow_training_window():
+    raw, path = _raw()
+    raw["training"]["holdout_from"] = "2013-05-01"
+    with pytest.raises(UseCaseError, match="holdout must come after"):
+        parse_usecase(raw, path)
+
+
+def test_unknown_column_type_is_rejected_with_the_allowed_list():
+    raw, path = _raw()
+    raw["batch"]["columns"]["distance"] = "float"
+    with pytest.raises(UseCaseError, match=r"batch.columns.distance.*allowed: .*double precision"):
+        parse_usecase(raw, path)
+
+
+def test_predictions_table_name_is_validated_as_an_identifier():
+    raw, path = _raw()
+    raw["output"]["predictions_table"] = 'p"; drop table x; --'
+    with pytest.raises(UseCaseError, match="output.predictions_table"):
+        parse_usecase(raw, path)
+
+
+def test_missing_sql_file_is_named():
+    raw, path = _raw()
+    raw["sql"]["labels"] = "usecases/nowhere/labels.sql"
+    with pytest.raises(UseCaseError, match="sql/usecases/nowhere/labels.sql"):
+        parse_usecase(raw, path)
+
+
+def test_dates_are_parsed_and_bad_dates_reported():
+    raw, path = _raw()
+    assert parse_usecase(raw, path).holdout_to == dt.date(2013, 6, 30)
+    raw["training"]["train_from"] = "2013-02-30"
+    with pytest.raises(UseCaseError, match="training.train_from"):
+        parse_usecase(raw, path)
+
+
+def test_a_feature_may_not_be_listed_twice():
+    raw, path = _raw()
+    raw["features"]["numeric"].append("carrier")
+    with pytest.raises(UseCaseError, match="listed twice: carrier"):
+        parse_usecase(raw, path)
