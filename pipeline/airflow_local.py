@@ -56,6 +56,13 @@ def ensure_airflow_db() -> None:
 
 
 _dags: dict[str, Any] = {}
+_param_defaults: dict[str, dict[str, Any]] = {}
+
+
+def param_defaults(dag_id: str) -> dict[str, Any]:
+    """The DAG's params as declared (pass all of them to every run: Airflow keeps the last run's values)."""
+    load_dag(dag_id, retries=None)
+    return dict(_param_defaults[dag_id])
 
 
 def load_dag(dag_id: str, *, retries: int | None = 0) -> Any:
@@ -72,7 +79,7 @@ def load_dag(dag_id: str, *, retries: int | None = 0) -> Any:
             raise KeyError(f"no DAG {dag_id!r} in {project_root() / 'dags'} (found: {', '.join(sorted(bag.dags))})")
         dag = bag.dags[dag_id]
         # Param objects are resolved in place by each run: keep the pristine defaults to pass every time
-        dag.batchscore_param_defaults = dag.params.dump()
+        _param_defaults[dag_id] = dag.params.dump()
         _dags[dag_id] = dag
     dag = _dags[dag_id]
     if retries is not None:
@@ -131,7 +138,7 @@ def run_dag(dag_id: str, score_date: dt.date, conf: dict[str, Any] | None = None
     dag = load_dag(dag_id)
     from airflow.sdk.exceptions import ParamValidationError
 
-    full_conf = {**dag.batchscore_param_defaults, **(conf or {})}
+    full_conf = {**_param_defaults[dag_id], **(conf or {})}
     if "score_date" in full_conf:
         full_conf["score_date"] = score_date.isoformat()
     params = copy.deepcopy(dag.params)

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import re
 import threading
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,7 @@ def run_script(conn: sa.Connection, script: str) -> None:
     """Execute a multi-statement SQL script on the connection's DBAPI cursor (no parameter parsing)."""
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
-    with dbapi.cursor() as cur:
+    with closing(dbapi.cursor()) as cur:
         cur.execute(script)
 
 
@@ -210,7 +211,7 @@ def stop_embedded(settings: Settings | None = None) -> bool:
     import os
 
     _import_pgserver(pgdata)
-    from pgserver._commands import pg_ctl  # private, but it is how pgserver itself stops the server
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # private; pgserver stops with it too
 
     user = "pgserver" if os.geteuid() == 0 else None
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)

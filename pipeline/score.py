@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import logging
 import time
+from contextlib import closing
 from typing import Any
 
 import numpy as np
@@ -66,7 +67,7 @@ class _ChunkedScorer:
         buffer = io.StringIO()
         scores.to_csv(buffer, index=False, header=False)
         buffer.seek(0)
-        with self.writer.cursor() as cur:
+        with closing(self.writer.cursor()) as cur:
             cur.copy_expert(
                 f"copy {self.target} (entity_id, score, predicted_label) from stdin with (format csv)", buffer
             )
@@ -114,7 +115,7 @@ def score_features(
         with tqdm(total=expected, unit="rows", desc=f"score {score_date}", disable=show_progress is False
                   if show_progress is not None else None, leave=False) as progress:
             sink = _ChunkedScorer(model, uc, columns, mv.threshold, writer, tables.scores, chunk_rows, progress)
-            with reader.cursor() as cur:
+            with closing(reader.cursor()) as cur:
                 cur.copy_expert(
                     f"copy (select {select_list} from {tables.features}) to stdout "  # noqa: S608
                     "with (format csv, null '\\N')",

@@ -106,7 +106,7 @@ def parse_usecase(raw: dict[str, Any], path: Path) -> UseCase:
             raise UseCaseError(f"{path}: '{key}': {exc}") from None
         return value
 
-    def date(key: str, default: Any = ...) -> dt.date:
+    def date(key: str, default: Any = ...) -> Any:
         value = get(key, (dt.date, str), default)
         if value is None or isinstance(value, dt.date):
             return value

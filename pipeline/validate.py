@@ -101,7 +101,7 @@ def build_suite(definition: dict[str, Any]) -> Any:
     import great_expectations as gx
 
     suite = gx.ExpectationSuite(**definition)
-    loaded = {e.meta.get("position") for e in suite.expectations}
+    loaded = {(e.meta or {}).get("position") for e in suite.expectations}
     dropped = [e for i, e in enumerate(definition["expectations"]) if i not in loaded]
     if dropped:
         kinds = ", ".join(sorted({str(e.get("type")) for e in dropped}))
@@ -166,7 +166,7 @@ def run_suite(url: str, table: str, definition: dict[str, Any]) -> list[CheckRes
         config = item.expectation_config
         details = item.result or {}
         kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
-        checks.append((config.meta.get("position", 0), CheckResult(
+        checks.append(((config.meta or {}).get("position", 0), CheckResult(
             expectation=config.type,
             column=kwargs.get("column"),
             severity=config.severity.value if hasattr(config.severity, "value") else str(config.severity),

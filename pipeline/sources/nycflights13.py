@@ -7,11 +7,10 @@ The package ships CSV files; they are read from its folder and streamed into Pos
 from __future__ import annotations
 
 import importlib.util
-import io
 import logging
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -89,12 +88,12 @@ def load_source(engine: Engine, *, force: bool = False) -> dict[str, int]:
         run_script(conn, read_sql("demo_source/nycflights13.sql"))
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
-        with dbapi.cursor() as cur:
+        with closing(dbapi.cursor()) as cur:
             for table, (filename, columns) in TABLES.items():
                 with open_csv(folder / filename) as fh:
                     cur.copy_expert(
                         f"copy source.{table} ({columns}) from stdin with (format csv, header true, null 'NA')",
-                        io.BufferedReader(fh) if not isinstance(fh, io.BufferedReader) else fh,
+                        fh,
                     )
                 counts[table] = cur.rowcount
                 log.info("loaded source.%s: %d rows", table, cur.rowcount)

@@ -111,7 +111,7 @@ def test_a_malformed_date_in_run_conf_fails_before_any_task(dag, champion, sourc
         runs_before = conn.execute(sa.text("select count(*) from batchscore.scoring_runs")).scalar()
     with pytest.raises(ParamValidationError, match="score_date"):
         dag.test(logical_date=dt.datetime(2013, 7, 1, 22, tzinfo=dt.UTC),
-                 run_conf={**dag.batchscore_param_defaults, "score_date": "2013-13-45"})
+                 run_conf={**airflow_local.param_defaults("score_daily"), "score_date": "2013-13-45"})
     with source.connect() as conn:
         assert conn.execute(sa.text("select count(*) from batchscore.scoring_runs")).scalar() == runs_before
 
