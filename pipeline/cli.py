@@ -56,7 +56,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 def cmd_load_source(args: argparse.Namespace) -> int:
     from pipeline.sources.nycflights13 import load_source
 
-    counts = load_source(_engine(), force=args.force)
+    counts = load_source(_engine(), force=args.force, show_progress=None)
     if counts:
         print("loaded " + ", ".join(f"source.{t}: {n:,}" for t, n in counts.items()))
     else:
@@ -69,7 +69,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pipeline.usecase import load_usecase
 
     uc = load_usecase(args.usecase)
-    mv = train_and_register(_engine(), uc, created_by="cli")
+    mv = train_and_register(_engine(), uc, created_by="cli", show_progress=None)
     print(format_model(mv))
     return 0
 

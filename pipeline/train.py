@@ -127,16 +127,36 @@ def label_cutoff(holdout_to: dt.date) -> dt.datetime:
     return dt.datetime.combine(holdout_to + dt.timedelta(days=1), dt.time(22, 0), tzinfo=dt.UTC)
 
 
-def train_and_register(engine: Engine, uc: UseCase, *, created_by: str = "cli") -> ModelVersion:
+def train_and_register(engine: Engine, uc: UseCase, *, created_by: str = "cli",
+                       show_progress: bool | None = False) -> ModelVersion:
     """Build the training and holdout sets from Postgres, fit, store the artifact and register the version.
 
     The first version of a use case becomes its champion; later ones are registered as candidates.
+    ``show_progress``: a progress bar over the steps (None: only on a terminal).
     """
-    known_at = label_cutoff(uc.holdout_to)
-    train = load_training_frame(engine, uc, uc.train_from, uc.train_to, known_at)
-    holdout = load_training_frame(engine, uc, uc.holdout_from, uc.holdout_to, known_at)
-    log.info("training on %d rows, evaluating on %d holdout rows", len(train), len(holdout))
-    result = train_model(train, holdout, uc)
+    from tqdm import tqdm
+
+    steps = ["training set", "holdout set", "fit and evaluate", "register"]
+    with tqdm(total=len(steps), desc="train", unit="step",
+              disable=None if show_progress is None else not show_progress) as bar:
+        bar.set_postfix_str(steps[0])
+        known_at = label_cutoff(uc.holdout_to)
+        train = load_training_frame(engine, uc, uc.train_from, uc.train_to, known_at)
+        bar.update()
+        bar.set_postfix_str(steps[1])
+        holdout = load_training_frame(engine, uc, uc.holdout_from, uc.holdout_to, known_at)
+        bar.update()
+        bar.set_postfix_str(f"{steps[2]} ({len(train):,} + {len(holdout):,} rows)")
+        log.info("training on %d rows, evaluating on %d holdout rows", len(train), len(holdout))
+        result = train_model(train, holdout, uc)
+        bar.update()
+        bar.set_postfix_str(steps[3])
+        version = _store_and_register(engine, uc, result, created_by)
+        bar.update()
+    return version
+
+
+def _store_and_register(engine: Engine, uc: UseCase, result: TrainingResult, created_by: str) -> ModelVersion:
     path, sha = store_artifact(result.model, uc.name)
     features = {c: "categorical" for c in uc.categorical} | {c: "numeric" for c in uc.numeric}
     return register_version(

@@ -74,11 +74,14 @@ def source_is_loaded(engine: Engine) -> bool:
         return conn.execute(sa.text("select count(*) from source.flights")).scalar() == EXPECTED_FLIGHTS
 
 
-def load_source(engine: Engine, *, force: bool = False) -> dict[str, int]:
+def load_source(engine: Engine, *, force: bool = False, show_progress: bool | None = False) -> dict[str, int]:
     """(Re)create the ``source`` tables and COPY the CSV files in, in one transaction.
 
     Skipped when the data is already there, unless ``force``. Returns row counts per table.
+    ``show_progress``: a progress bar per table (None: only on a terminal).
     """
+    from tqdm import tqdm
+
     if not force and source_is_loaded(engine):
         log.info("source data already loaded; skipping")
         return {}
@@ -88,8 +91,12 @@ def load_source(engine: Engine, *, force: bool = False) -> dict[str, int]:
         run_script(conn, read_sql("demo_source/nycflights13.sql"))
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
-        with closing(dbapi.cursor()) as cur:
-            for table, (filename, columns) in TABLES.items():
+        with closing(dbapi.cursor()) as cur, tqdm(
+            TABLES.items(), desc="loading nycflights13", unit="table", disable=None if show_progress is None
+            else not show_progress,
+        ) as tables:
+            for table, (filename, columns) in tables:
+                tables.set_postfix_str(table)
                 with open_csv(folder / filename) as fh:
                     cur.copy_expert(
                         f"copy source.{table} ({columns}) from stdin with (format csv, header true, null 'NA')",
