@@ -191,6 +191,10 @@ def standalone(port: int = 8080) -> int:
     log_path = home / "standalone.log"
     print(f"Airflow UI: http://localhost:{port}  (user admin, password {password})")
     print(f"DAGs from {project_root() / 'dags'}, unpaused; logs in {log_path}. Ctrl-C stops everything.")
+    def _interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops Airflow's whole process group too
     with log_path.open("ab") as log_file:
         proc = subprocess.Popen(["airflow", "standalone"], env=env, stdout=log_file, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
