@@ -62,7 +62,8 @@ def score_daily():
         day = stages.resolve_score_date(
             ctx["params"].get("score_date"), ctx.get("data_interval_end"), ctx["dag_run"].run_after
         )
-        return stages.extract(day.isoformat(), ctx["run_id"])
+        with fail_fast_on_rejection():
+            return stages.extract(day.isoformat(), ctx["run_id"])
 
     @task
     def validate(batch: dict) -> dict:

@@ -34,8 +34,8 @@ def record_task_failure(context: dict[str, Any]) -> None:
     exc = context.get("exception")
     task_id = getattr(context.get("task_instance"), "task_id", "?")
     message = f"{task_id}: {type(exc).__name__}: {exc}" if exc else f"{task_id} failed"
-    if type(exc).__name__ == "AirflowFailException" and str(exc).startswith("validation failed"):
-        return
+    if type(exc).__name__ == "AirflowFailException":
+        return  # only fail_fast_on_rejection raises it, after the gate wrote its `rejected` row
     try:
         xcom = context["task_instance"].xcom_pull(task_ids="extract") if task_id != "extract" else None
         if xcom:

@@ -115,6 +115,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(nights=args.nights)
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from pipeline.validate import data_docs_dir
+
+    index = data_docs_dir() / "index.html"
+    if not index.exists():
+        print(f"no Data Docs yet at {index}: they are written by every validation (run a scoring first)")
+        return 1
+    print(index)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(index.as_uri())
+    return 0
+
+
 def cmd_airflow(args: argparse.Namespace) -> int:
     from pipeline import airflow_local
 
@@ -155,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the whole story on the embedded database: load, train, score 7 nights")
     p.add_argument("--nights", type=int, help="how many nights to score (default: from the use case)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("docs", help="where the validation Data Docs are (index.html)")
+    p.add_argument("--open", action="store_true", help="open them in a browser")
+    p.set_defaults(func=cmd_docs)
 
     p = sub.add_parser("airflow", help="Airflow standalone (UI + scheduler) on the same database")
     p.add_argument("--port", type=int, default=int(os.environ.get("BATCHSCORE_AIRFLOW_PORT", "8080")))

@@ -11,30 +11,62 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pipeline.queries import batch_query
+from pipeline.sqlfiles import load_sql, strip_trailing_semicolon
 from pipeline.staging import StagingTables, drop_staging, staging_tables
 from pipeline.usecase import UseCase
 
 log = logging.getLogger(__name__)
 
 
+# SQLSTATEs of a query that names a column or table the source no longer has
+SOURCE_SCHEMA_ERRORS = {"42703": "undefined column", "42P01": "undefined table"}
+
+
 def extract_batch(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str) -> dict[str, Any]:
-    """Run the use case's batch query for ``score_date`` into a fresh staging table.
+    """Run the use case's batch query for ``score_date`` into a fresh staging table (and, when declared, its
+    freshness probe into another).
 
     Idempotent: a retry drops what an earlier attempt of the same run left and starts again. Returns a
-    small dict for XCom (table name, row count, seconds).
+    small dict for XCom (table name, row count, seconds). A source whose schema no longer fits the query is
+    rejected like bad data (:class:`~pipeline.validate.ValidationFailed`, ledger status ``rejected``).
     """
     started = time.perf_counter()
     tables: StagingTables = staging_tables(uc.name, score_date, run_id)
     drop_staging(engine, tables)
+    try:
+        rows = _materialise(engine, uc, score_date, tables)
+    except sa.exc.ProgrammingError as exc:
+        code = getattr(exc.orig, "pgcode", None)
+        if code not in SOURCE_SCHEMA_ERRORS:
+            raise
+        from pipeline.publish import record_unpublished_run
+        from pipeline.validate import ValidationFailed
+
+        detail = str(exc.orig).strip().splitlines()[0]
+        reason = (f"validation failed for {score_date.isoformat()}: the source no longer fits the batch query "
+                  f"({SOURCE_SCHEMA_ERRORS[code]}: {detail})")
+        record_unpublished_run(engine, uc, score_date, run_id, status="rejected", reason=reason,
+                               validation_status="failed")
+        raise ValidationFailed(reason) from None
+    seconds = time.perf_counter() - started
+    log.info("extracted %d rows for %s into %s in %.2fs", rows, score_date, tables.batch, seconds)
+    return {"batch_table": tables.batch, "rows": rows, "seconds": round(seconds, 3)}
+
+
+def _materialise(engine: Engine, uc: UseCase, score_date: dt.date, tables: StagingTables) -> int:
     with engine.begin() as conn:
-        # unlogged: working data that publish copies into the (logged) predictions table
+        # unlogged: working data that publish copies into the (logged) predictions table; the query text
+        # comes from the use case's SQL files, the table names from staging_tables()
         conn.execute(
-            # the query text comes from the use case's SQL file, the table name from staging_tables()
             sa.text(f"create unlogged table {tables.batch} as select * from (\n{batch_query(uc)}\n) as batch"),  # noqa: S608
             {"date_from": score_date, "date_to": score_date},
         )
         rows = int(conn.execute(sa.text(f"select count(*) from {tables.batch}")).scalar_one())  # noqa: S608
         conn.execute(sa.text(f"analyze {tables.batch}"))
-    seconds = time.perf_counter() - started
-    log.info("extracted %d rows for %s into %s in %.2fs", rows, score_date, tables.batch, seconds)
-    return {"batch_table": tables.batch, "rows": rows, "seconds": round(seconds, 3)}
+        if uc.validation.freshness_sql:
+            conn.execute(
+                sa.text(load_sql("queries/freshness_probe.sql", probe=tables.freshness).replace(
+                    "/* freshness query */", strip_trailing_semicolon(uc.validation.freshness_sql))),
+                {"score_date": score_date},
+            )
+    return rows

@@ -42,6 +42,7 @@ class ModelVersion:
     sklearn_version: str
     threshold: float
     holdout_metrics: dict[str, Any]
+    features: dict[str, Any]
 
 
 def sha256_of(path: Path) -> str:
@@ -125,7 +126,7 @@ def load_artifact(mv: ModelVersion, *, allow_sklearn_mismatch: bool = False, sto
 
 _SELECT = """
     select use_case, version, status, artifact_path, artifact_sha256, sklearn_version, threshold,
-           holdout_metrics
+           holdout_metrics, features
     from batchscore.model_versions
 """
 
@@ -134,7 +135,7 @@ def _row_to_version(row: Any) -> ModelVersion:
     return ModelVersion(
         use_case=row.use_case, version=row.version, status=row.status, artifact_path=row.artifact_path,
         artifact_sha256=row.artifact_sha256, sklearn_version=row.sklearn_version,
-        threshold=row.threshold, holdout_metrics=row.holdout_metrics,
+        threshold=row.threshold, holdout_metrics=row.holdout_metrics, features=row.features,
     )
 
 
@@ -181,7 +182,7 @@ def register_version(
     windows: dict[str, Any],
     train_rows: int,
     holdout_rows: int,
-    features: dict[str, str],
+    features: dict[str, Any],
     hyperparameters: dict[str, Any],
     holdout_metrics: dict[str, Any],
     threshold: float,

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from pipeline.sqlfiles import qualified
 
 STAGING_SCHEMA = "batchscore_staging"
-KINDS = ("batch", "features", "scores")
+KINDS = ("batch", "features", "scores", "freshness")
 
 
 @dataclass(frozen=True)
@@ -22,10 +22,11 @@ class StagingTables:
     batch: str
     features: str
     scores: str
+    freshness: str
     names: dict[str, str]  # kind -> bare table name in STAGING_SCHEMA (for tools that quote themselves)
 
     def all(self) -> tuple[str, ...]:
-        return (self.batch, self.features, self.scores)
+        return (self.batch, self.features, self.scores, self.freshness)
 
 
 def staging_tables(use_case: str, score_date: dt.date, run_id: str) -> StagingTables:
@@ -45,3 +46,9 @@ def count_rows(engine: Engine, table: str) -> int:
     """Row count of a staging table (name from :func:`staging_tables`)."""
     with engine.connect() as conn:
         return int(conn.execute(sa.text(f"select count(*) from {table}")).scalar_one())  # noqa: S608
+
+
+def training_tables(use_case: str, run_id: str) -> dict[str, tuple[str, str]]:
+    """(quoted qualified name, bare name) of a training run's training and holdout tables."""
+    key = hashlib.sha256(f"{use_case}\0train\0{run_id}".encode()).hexdigest()[:12]
+    return {kind: (qualified(STAGING_SCHEMA, f"{kind}_{key}"), f"{kind}_{key}") for kind in ("training", "holdout")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +96,30 @@ def load_training_frame(
     return frame
 
 
+def stage_and_validate(engine: Engine, uc: UseCase, dataset: str, table: tuple[str, str], date_from: dt.date,
+                       date_to: dt.date, known_at: dt.datetime, run_id: str) -> pd.DataFrame:
+    """Materialise a point-in-time set in Postgres, put it through the training suite there, then load it.
+
+    Raises :class:`~pipeline.validate.ValidationFailed` before anything is fitted when a critical check fails.
+    """
+    from pipeline.validate import validate_training_table
+
+    quoted, bare = table
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"drop table if exists {quoted}"))
+        conn.execute(
+            sa.text(f"create unlogged table {quoted} as {training_query(uc)}"),
+            {"date_from": date_from, "date_to": date_to, "known_at": known_at},
+        )
+    try:
+        validate_training_table(engine, uc, bare, dataset=dataset, run_id=run_id)
+        with engine.connect() as conn:
+            return pd.read_sql(sa.text(f"select * from {quoted} order by score_date, entity_id"), conn)  # noqa: S608
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"drop table if exists {quoted}"))
+
+
 @dataclass
 class TrainingResult:
     """What :func:`train_model` fitted and measured."""
@@ -122,6 +147,16 @@ def train_model(train: pd.DataFrame, holdout: pd.DataFrame, uc: UseCase) -> Trai
     return TrainingResult(model, len(train), len(holdout), metrics, time.perf_counter() - started)
 
 
+def describe_features(model: Any, uc: UseCase) -> dict[str, Any]:
+    """Feature list with kinds, and the categories the model saw (the gate compares batches with them)."""
+    encoder = model.named_steps["preprocess"].named_transformers_["categorical"]
+    seen = {name: [str(v) for v in values if isinstance(v, str)]
+            for name, values in zip(uc.categorical, encoder.categories_, strict=True)}
+    return {c: {"kind": "categorical", "categories": seen[c]} for c in uc.categorical} | {
+        c: {"kind": "numeric", "dtype": "float64"} for c in uc.numeric
+    }
+
+
 def label_cutoff(holdout_to: dt.date) -> dt.datetime:
     """The moment all labels of the holdout's last day are known: the evening after it (UTC)."""
     return dt.datetime.combine(holdout_to + dt.timedelta(days=1), dt.time(22, 0), tzinfo=dt.UTC)
@@ -136,15 +171,21 @@ def train_and_register(engine: Engine, uc: UseCase, *, created_by: str = "cli",
     """
     from tqdm import tqdm
 
+    from pipeline.staging import training_tables
+
+    run_id = f"train__{created_by}__{uuid.uuid4().hex[:8]}"
+    tables = training_tables(uc.name, run_id)
     steps = ["training set", "holdout set", "fit and evaluate", "register"]
     with tqdm(total=len(steps), desc="train", unit="step",
               disable=None if show_progress is None else not show_progress) as bar:
         bar.set_postfix_str(steps[0])
         known_at = label_cutoff(uc.holdout_to)
-        train = load_training_frame(engine, uc, uc.train_from, uc.train_to, known_at)
+        train = stage_and_validate(engine, uc, "training", tables["training"], uc.train_from, uc.train_to,
+                                   known_at, run_id)
         bar.update()
         bar.set_postfix_str(steps[1])
-        holdout = load_training_frame(engine, uc, uc.holdout_from, uc.holdout_to, known_at)
+        holdout = stage_and_validate(engine, uc, "holdout", tables["holdout"], uc.holdout_from, uc.holdout_to,
+                                     known_at, run_id)
         bar.update()
         bar.set_postfix_str(f"{steps[2]} ({len(train):,} + {len(holdout):,} rows)")
         log.info("training on %d rows, evaluating on %d holdout rows", len(train), len(holdout))
@@ -158,7 +199,7 @@ def train_and_register(engine: Engine, uc: UseCase, *, created_by: str = "cli",
 
 def _store_and_register(engine: Engine, uc: UseCase, result: TrainingResult, created_by: str) -> ModelVersion:
     path, sha = store_artifact(result.model, uc.name)
-    features = {c: "categorical" for c in uc.categorical} | {c: "numeric" for c in uc.numeric}
+    features = describe_features(result.model, uc)
     return register_version(
         engine,
         use_case=uc.name,

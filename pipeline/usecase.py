@@ -23,8 +23,46 @@ ALLOWED_TYPES = NUMERIC_TYPES | TEXT_TYPES | OTHER_TYPES
 RESERVED_FEATURE_NAMES = {"entity_id", "score_date"}
 
 
+#: kinds of built-in validation checks and their default severity (``[validation.severity]`` overrides)
+DEFAULT_SEVERITY: dict[str, str] = {
+    "row_count": "critical",        # the batch is not empty
+    "row_count_band": "critical",   # volume within a band around the trailing mean of published dates
+    "freshness": "critical",        # the source holds data through the score date
+    "entity_id": "critical",        # entity ids present and unique
+    "column_exists": "critical",
+    "column_type": "critical",
+    "all_null": "critical",         # a declared column entirely null
+    "null_rate": "warning",         # null share above the column's ceiling
+    "range": "critical",            # numeric values outside the declared range
+    "categories": "critical",       # share of categories the champion never saw above the ceiling
+    "event_time": "critical",       # rows dated outside the score date's window (e.g. in the future)
+}
+SEVERITIES = ("critical", "warning", "info")
+
+
 class UseCaseError(ValueError):
     """The use-case declaration is invalid; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """The ``[validation]`` table of a use case: the suites and the built-in checks' parameters."""
+
+    suite: str
+    training_suite: str | None = None
+    freshness_sql: str | None = None
+    event_time_column: str | None = None
+    event_time_window_hours: tuple[float, float] = (0.0, 24.0)
+    row_count_window_days: int = 28
+    row_count_min_history: int = 3
+    row_count_band: tuple[float, float] = (0.5, 1.5)
+    null_rate_max_default: float = 0.1
+    null_rate_max: dict[str, float] = field(default_factory=dict)
+    ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    max_unseen_category_share: float = 0.02
+    training_min_rows: int = 1000
+    severity: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SEVERITY))
 
 
 @dataclass(frozen=True)
@@ -50,10 +88,14 @@ class UseCase:
     train_to: dt.date
     holdout_from: dt.date
     holdout_to: dt.date
-    validation_suite: str
+    validation: ValidationConfig
     demo_first_night: dt.date | None = None
     demo_nights: int = 7
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def validation_suite(self) -> str:
+        return self.validation.suite
 
     @property
     def feature_columns(self) -> tuple[str, ...]:
@@ -115,8 +157,10 @@ def parse_usecase(raw: dict[str, Any], path: Path) -> UseCase:
         except ValueError:
             raise UseCaseError(f"{path}: '{key}' must be a date YYYY-MM-DD, got {value!r}") from None
 
-    def sql_text(key: str) -> str:
-        relative = get(key, str)
+    def sql_text(key: str, default: Any = ...) -> Any:
+        relative = get(key, str, default)
+        if relative is None:
+            return None
         try:
             return sql_path(relative).read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -165,6 +209,7 @@ def parse_usecase(raw: dict[str, Any], path: Path) -> UseCase:
             f"{path}: [training] needs train_from <= train_to < holdout_from <= holdout_to "
             "(the holdout must come after the training window)"
         )
+    validation = parse_validation(get, ident, sql_text, path, columns)
     nights = get("demo.nights", int, 7)
     if nights < 1:
         raise UseCaseError(f"{path}: 'demo.nights' must be at least 1")
@@ -191,8 +236,97 @@ def parse_usecase(raw: dict[str, Any], path: Path) -> UseCase:
         train_to=train_to,
         holdout_from=holdout_from,
         holdout_to=holdout_to,
-        validation_suite=get("validation.suite", str),
+        validation=validation,
         demo_first_night=date("demo.first_night", None),
         demo_nights=nights,
         raw=raw,
+    )
+
+
+def parse_validation(get: Any, ident: Any, sql_text: Any, path: Path, columns: dict[str, str]) -> ValidationConfig:
+    """The ``[validation]`` table, checked against the declared batch columns."""
+
+    def column(key: str, name: str) -> str:
+        ident(key, name, "column name")
+        if name not in columns:
+            raise UseCaseError(f"{path}: '{key}' names {name!r}, which is not a declared batch column")
+        return name
+
+    def ratio(key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise UseCaseError(f"{path}: '{key}' must be a share between 0 and 1, got {value!r}")
+        return float(value)
+
+    def pair(key: str, value: Any, *, allow_none: bool = False) -> tuple[Any, Any]:
+        ok = isinstance(value, list) and len(value) == 2 and all(
+            (v is None and allow_none) or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in value
+        )
+        if not ok:
+            raise UseCaseError(f"{path}: '{key}' must be a list of two numbers, got {value!r}")
+        return value[0], value[1]
+
+    severity = dict(DEFAULT_SEVERITY)
+    for kind, level in get("validation.severity", dict, {}).items():
+        if kind not in DEFAULT_SEVERITY:
+            raise UseCaseError(
+                f"{path}: 'validation.severity.{kind}' is not a check kind; kinds: {', '.join(DEFAULT_SEVERITY)}"
+            )
+        if level not in SEVERITIES:
+            raise UseCaseError(f"{path}: 'validation.severity.{kind}' must be one of {SEVERITIES}, got {level!r}")
+        severity[kind] = level
+
+    ranges: dict[str, tuple[float | None, float | None]] = {}
+    for name, value in get("validation.ranges", dict, {}).items():
+        key = f"validation.ranges.{name}"
+        column(key, name)
+        if columns[name] not in NUMERIC_TYPES:
+            raise UseCaseError(f"{path}: '{key}': a range needs a numeric column, {name} is {columns[name]}")
+        low, high = pair(key, value, allow_none=True)
+        if low is not None and high is not None and low > high:
+            raise UseCaseError(f"{path}: '{key}': the minimum {low} is above the maximum {high}")
+        ranges[name] = (low, high)
+
+    categories = {}
+    for name, values in get("validation.categories", dict, {}).items():
+        column(f"validation.categories.{name}", name)
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise UseCaseError(f"{path}: 'validation.categories.{name}' must be a list of strings")
+        categories[name] = tuple(values)
+
+    event_time = get("validation.event_time_column", str, None)
+    if event_time is not None:
+        column("validation.event_time_column", event_time)
+        if columns[event_time] not in {"timestamp", "timestamptz", "date"}:
+            raise UseCaseError(f"{path}: 'validation.event_time_column' must be a date or timestamp column")
+    window = pair("validation.event_time_window_hours", get("validation.event_time_window_hours", list, [0, 24]))
+    if window[0] >= window[1]:
+        raise UseCaseError(f"{path}: 'validation.event_time_window_hours' must go from earlier to later")
+    band = pair("validation.row_count_band", get("validation.row_count_band", list, [0.5, 1.5]))
+    if not 0 <= band[0] <= 1 <= band[1]:
+        raise UseCaseError(f"{path}: 'validation.row_count_band' must be [low <= 1, high >= 1], got {list(band)}")
+    for key in ("row_count_window_days", "row_count_min_history", "training_min_rows"):
+        if get(f"validation.{key}", int, 1) < 1:
+            raise UseCaseError(f"{path}: 'validation.{key}' must be at least 1")
+
+    return ValidationConfig(
+        suite=get("validation.suite", str),
+        training_suite=get("validation.training_suite", str, None),
+        freshness_sql=sql_text("validation.freshness", None),
+        event_time_column=event_time,
+        event_time_window_hours=(float(window[0]), float(window[1])),
+        row_count_window_days=get("validation.row_count_window_days", int, 28),
+        row_count_min_history=get("validation.row_count_min_history", int, 3),
+        row_count_band=(float(band[0]), float(band[1])),
+        null_rate_max_default=ratio("validation.null_rate_max_default",
+                                    get("validation.null_rate_max_default", (int, float), 0.1)),
+        null_rate_max={
+            column(f"validation.null_rate_max.{n}", n): ratio(f"validation.null_rate_max.{n}", v)
+            for n, v in get("validation.null_rate_max", dict, {}).items()
+        },
+        ranges=ranges,
+        categories=categories,
+        max_unseen_category_share=ratio("validation.max_unseen_category_share",
+                                        get("validation.max_unseen_category_share", (int, float), 0.02)),
+        training_min_rows=get("validation.training_min_rows", int, 1000),
+        severity=severity,
     )

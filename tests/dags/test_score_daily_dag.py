@@ -99,7 +99,8 @@ def test_dag_rerun_of_a_date_replaces_without_duplicates(champion, source):
 def test_dag_run_for_a_date_without_data_fails_at_validate_and_publishes_nothing(champion, source):
     outcome = airflow_local.run_dag("score_daily", dt.date(2014, 3, 1))
     assert outcome.state == "failed" and outcome.failed_tasks == ["validate"]
-    assert outcome.reason == "validation failed for 2014-03-01: batch is empty (0 rows)"
+    assert outcome.reason == ("validation failed for 2014-03-01: batch is empty (0 rows); "
+                              "source data ends 61 day(s) before the score date")
     assert predictions_fingerprint(source, dt.date(2014, 3, 1))[0] == 0
     assert [r["status"] for r in ledger(source, outcome.run_id)] == ["rejected"]
 

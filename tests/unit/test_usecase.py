@@ -90,3 +90,37 @@ def test_a_feature_may_not_be_listed_twice():
     raw["features"]["numeric"].append("carrier")
     with pytest.raises(UseCaseError, match="listed twice: carrier"):
         parse_usecase(raw, path)
+
+
+def test_validation_config_is_parsed_with_defaults():
+    v = load_usecase("flight_cancellation").validation
+    assert v.row_count_band == (0.5, 1.6) and v.event_time_column == "sched_dep_utc"
+    assert v.ranges["distance"] == (10, 6000) and v.null_rate_max["wind_gust"] == 1.0
+    assert v.freshness_sql and "fresh_through" in v.freshness_sql
+    d = load_usecase("departure_disruption").validation
+    assert d.event_time_column is None and d.row_count_band == (0.5, 1.5)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("ranges", "not_a_column", [0, 1], "not a declared batch column"),
+        ("ranges", "carrier", [0, 1], "a range needs a numeric column"),
+        ("ranges", "distance", [10, 5], "minimum 10 is above the maximum 5"),
+        ("null_rate_max", "temp", 1.5, "share between 0 and 1"),
+        ("severity", "null_rate", "fatal", "must be one of"),
+        ("severity", "vibes", "warning", "is not a check kind"),
+    ],
+)
+def test_bad_validation_settings_are_named(section, key, value, message):
+    raw, path = _raw()
+    raw["validation"].setdefault(section, {})[key] = value
+    with pytest.raises(UseCaseError, match=message):
+        parse_usecase(raw, path)
+
+
+def test_row_count_band_must_straddle_one():
+    raw, path = _raw()
+    raw["validation"]["row_count_band"] = [1.2, 1.5]
+    with pytest.raises(UseCaseError, match="row_count_band"):
+        parse_usecase(raw, path)

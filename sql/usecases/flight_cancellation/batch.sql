@@ -95,6 +95,7 @@ select
     s.distance,
     s.sched_dep_time,
     s.sched_arr_time,
+    s.sched_dep_hour_utc        as sched_dep_utc,
     p.year                      as plane_year,
     p.seats                     as plane_seats,
     p.engines                   as plane_engines,
