@@ -323,7 +323,7 @@ def run_suite(url: str, table: str, definition: dict[str, Any], *, dataset: str 
     try:
         asset = datasource.add_table_asset(name=dataset, table_name=table)
         batch_definition = asset.add_batch_definition_whole_table("whole")
-        actions = []
+        actions: list[Any] = []
         if docs_dir is not None:
             docs_dir.mkdir(parents=True, exist_ok=True)
             context.add_data_docs_site(site_name="batchscore", site_config={
@@ -349,6 +349,8 @@ def run_suite(url: str, table: str, definition: dict[str, Any], *, dataset: str 
     checks = []
     for item in result.results:
         config = item.expectation_config
+        if config is None:  # fail closed: a result we cannot attribute is not a pass
+            raise RuntimeError("GX returned a validation result without its expectation")
         details = item.result or {}
         kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
         meta = config.meta or {}
