@@ -18,7 +18,6 @@ import logging
 import math
 import threading
 import time
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -288,6 +287,34 @@ def data_docs_dir() -> Path:
     return load_settings().home / "data_docs"
 
 
+def _gx_context(docs_dir: Path | None) -> Any:
+    """A new GX context for one validation. With ``docs_dir``, its stores live in files under
+    ``$BATCHSCORE_HOME/gx`` so that Data Docs keep every earlier validation (GX deletes the pages of results
+    its stores no longer hold); no connection string is ever written there."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        FilesystemStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    if docs_dir is None:
+        context = gx.get_context(mode="ephemeral")
+    else:
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        config = DataContextConfig(
+            store_backend_defaults=FilesystemStoreBackendDefaults(root_directory=str(load_settings().home / "gx")),
+            data_docs_sites={"batchscore": {
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            }},
+        )
+        context = gx.get_context(mode="ephemeral", project_config=config)
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return context
+
+
 def run_suite(url: str, table: str, definition: dict[str, Any], *, dataset: str = "batch",
               run_name: str | None = None, docs_dir: Path | None = None) -> list[CheckResult]:
     """Validate ``STAGING_SCHEMA.table`` against a suite definition inside Postgres; results in suite order.
@@ -300,21 +327,20 @@ def run_suite(url: str, table: str, definition: dict[str, Any], *, dataset: str 
         import great_expectations as gx
         from great_expectations.checkpoint import UpdateDataDocsAction
         from great_expectations.core.run_identifier import RunIdentifier
-        from great_expectations.data_context.types.base import ProgressBarsConfig
         from sqlalchemy.engine import make_url
 
         _quiet_gx()  # importing GX resets its logger levels
 
     suite = build_suite(definition)
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    context = _gx_context(docs_dir)
     # the search path puts the staging schema first (GX's schema_name argument is deprecated)
     connection = make_url(url).update_query_dict({"options": f"-csearch_path={STAGING_SCHEMA}"})
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # GxDatasourceWarning: add_sql on a Postgres URL is intended
+            # a stable name: the validation definitions kept in the file stores refer to it
             datasource = context.data_sources.add_sql(
-                name=f"batchscore_{uuid.uuid4().hex[:8]}",
+                name="batchscore",
                 connection_string=connection.render_as_string(hide_password=False),
             )
     except Exception as exc:
@@ -325,18 +351,13 @@ def run_suite(url: str, table: str, definition: dict[str, Any], *, dataset: str 
         batch_definition = asset.add_batch_definition_whole_table("whole")
         actions: list[Any] = []
         if docs_dir is not None:
-            docs_dir.mkdir(parents=True, exist_ok=True)
-            context.add_data_docs_site(site_name="batchscore", site_config={
-                "class_name": "SiteBuilder",
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-            })
             actions.append(UpdateDataDocsAction(name="data_docs", site_names=["batchscore"]))
-        suite = context.suites.add(suite)
-        validation = context.validation_definitions.add(
+        # add_or_update: with file stores the suite of an earlier run is already there under this name
+        suite = context.suites.add_or_update(suite)
+        validation = context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=f"{definition['name']}_{dataset}", data=batch_definition, suite=suite)
         )
-        checkpoint = context.checkpoints.add(gx.Checkpoint(
+        checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
             name=f"batchscore_{dataset}", validation_definitions=[validation], actions=actions,
             result_format="SUMMARY",
         ))
