@@ -22,7 +22,8 @@ predictions to `batchscore.predictions`, where BI tools read them.
 | `validate` | the fail-closed Great Expectations gate, executed inside Postgres; a critical failure stops the run |
 | `build_features` | derives the model inputs with the use case's feature query, in Postgres |
 | `score` | streams the features through the champion in chunks (COPY out, predict, COPY in) |
-| `publish` | replaces the date's predictions and writes the `scoring_runs` ledger row, in one transaction |
+| `shadow_score` | scores the challenger in trial, if any (`[shadow]`), for `shadow_predictions` only |
+| `publish` | in one transaction: the date's predictions (and shadow scores) and the `scoring_runs` row |
 
 **Score date.** Scheduled runs score the day after the end of their data interval (the run of the evening
 of D scores D + 1). To (re-)score a given day, trigger with the `score_date` param (YYYY-MM-DD).
@@ -79,16 +80,21 @@ def score_daily():
         return stages.score(batch)
 
     @task
-    def publish(batch: dict, validation: dict, features: dict, scores: dict) -> dict:
-        return stages.publish(batch, validation, features, scores)
+    def shadow_score(batch: dict) -> dict:
+        return stages.shadow_score(batch)
+
+    @task
+    def publish(batch: dict, validation: dict, features: dict, scores: dict, shadow: dict) -> dict:
+        return stages.publish(batch, validation, features, scores, shadow)
 
     batch = extract()
     validation = validate(batch)
     features = build_features(batch)
     validation >> features
     scores = score(batch)
-    features >> scores
-    publish(batch, validation, features, scores)
+    shadow = shadow_score(batch)
+    features >> [scores, shadow]
+    publish(batch, validation, features, scores, shadow)
 
 
 score_daily()

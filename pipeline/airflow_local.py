@@ -127,11 +127,18 @@ def _ledger_reason(run_id: str) -> str | None:
         ).scalar()
 
 
-def run_dag(dag_id: str, score_date: dt.date, conf: dict[str, Any] | None = None) -> RunOutcome:
-    """One run of ``dag_id`` for ``score_date`` through Airflow's ``dag.test`` in this process.
+#: the date param of each DAG and when its scheduled run for that date fires (relative to the date's 00:00 UTC)
+DATE_PARAMS: dict[str, tuple[str, dt.timedelta]] = {
+    "score_daily": ("score_date", dt.timedelta(hours=-2)),       # the evening before the flights
+    "retrain_weekly": ("cutoff_date", dt.timedelta(hours=3)),    # Sunday 03:00
+}
 
-    The logical date is the evening before the score date (when the nightly run would fire) and the date is
-    also passed as the ``score_date`` param. Params are validated before Airflow touches anything.
+
+def run_dag(dag_id: str, day: dt.date | None, conf: dict[str, Any] | None = None) -> RunOutcome:
+    """One run of ``dag_id`` through Airflow's ``dag.test`` in this process.
+
+    ``day`` goes into the DAG's date param (``score_date``, ``cutoff_date``) and sets the logical date to when
+    the scheduled run for it would fire. Params are validated before Airflow touches anything.
     """
     import time
 
@@ -139,8 +146,11 @@ def run_dag(dag_id: str, score_date: dt.date, conf: dict[str, Any] | None = None
     from airflow.sdk.exceptions import ParamValidationError
 
     full_conf = {**_param_defaults[dag_id], **(conf or {})}
-    if "score_date" in full_conf:
-        full_conf["score_date"] = score_date.isoformat()
+    param, fires = DATE_PARAMS.get(dag_id, (None, dt.timedelta(0)))
+    if param and day is not None:
+        full_conf[param] = day.isoformat()
+    elif param and not full_conf.get(param):
+        raise ValueError(f"{dag_id} needs a date: pass --date YYYY-MM-DD")
     params = copy.deepcopy(dag.params)
     try:
         params.update(full_conf)
@@ -148,7 +158,7 @@ def run_dag(dag_id: str, score_date: dt.date, conf: dict[str, Any] | None = None
     except ParamValidationError as exc:
         # dag.test deletes an earlier run of the same logical date before it validates: check first
         raise ValueError(f"invalid params for {dag_id}: {str(exc).splitlines()[0]}") from None
-    logical = dt.datetime.combine(score_date - dt.timedelta(days=1), dt.time(22, 0), tzinfo=dt.UTC)
+    logical = (dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC) + fires) if (param and day) else None
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
         run = dag.test(logical_date=logical, run_conf=full_conf)
@@ -156,6 +166,17 @@ def run_dag(dag_id: str, score_date: dt.date, conf: dict[str, Any] | None = None
     state = str(getattr(run.state, "value", run.state))
     reason = _ledger_reason(run.run_id) if state != "success" else None
     return RunOutcome(dag_id, run.run_id, state, failed, reason, time.perf_counter() - started)
+
+
+def task_return(dag_id: str, run_id: str, task_id: str) -> Any:
+    """What a task of a finished run returned (its XCom), or None."""
+    ensure_airflow_db()
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(XComModel.get_many(run_id=run_id, dag_ids=dag_id, task_ids=task_id)).first()
+        return XComModel.deserialize_value(row) if row is not None else None
 
 
 def _admin_password(home: Path) -> str:

@@ -39,7 +39,7 @@ def record_task_failure(context: dict[str, Any]) -> None:
     try:
         xcom = context["task_instance"].xcom_pull(task_ids="extract") if task_id != "extract" else None
         if xcom:
-            stages.record_failure(xcom["score_date"], xcom["run_id"], message, xcom["use_case"])
+            stages.record_failure(xcom["score_date"], xcom["run_id"], message, xcom["usecase_ref"])
         else:
             params = context.get("params") or {}
             run = context["dag_run"]

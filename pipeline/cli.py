@@ -99,10 +99,13 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline import airflow_local, stages
 
-    conf = json.loads(args.conf) if args.conf else {}
+    try:
+        conf = json.loads(args.conf) if args.conf else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--conf is not valid JSON: {exc}") from None
     if not isinstance(conf, dict):
         raise ValueError("--conf must be a JSON object")
-    day = stages.parse_date(args.date, what="--date")
+    day = stages.parse_date(args.date, what="--date") if args.date else None
     _engine()
     outcome = airflow_local.run_dag(args.dag_id, day, conf)
     print(outcome.summary())
@@ -113,6 +116,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from pipeline.demo import run_demo
 
     return run_demo(nights=args.nights)
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from pipeline import retrain, stages
+
+    _engine()
+    day = stages.parse_date(args.cutoff, what="--cutoff")
+    run_id = f"cli_retrain__{day.isoformat()}__{uuid.uuid4().hex[:8]}"
+    print(retrain.run_retrain(day.isoformat(), run_id, dry_run=args.dry_run, force=args.force, actor="cli",
+                              usecase=args.usecase))
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from pipeline import retrain
+    from pipeline.registry import list_versions
+    from pipeline.usecase import load_usecase
+
+    engine = _engine()
+    uc = load_usecase(args.usecase)
+    if args.action == "list":
+        for v in list_versions(engine, uc.name):
+            m = v["holdout_metrics"]
+            print(f"{v['version']:<6} {v['status']:<10} trained {v['train_from']}..{v['train_to']} "
+                  f"({v['train_rows']:,} rows)  holdout AP {m.get('average_precision', float('nan')):.4f}  "
+                  f"sha256 {v['artifact_sha256'][:12]}  created {v['created_at']:%Y-%m-%d %H:%M} by {v['created_by']}")
+        return 0
+    if args.rescore:
+        from pipeline.stages import parse_date
+
+        for d in args.rescore:
+            parse_date(d, what="--rescore")
+    outcome = retrain.rollback(args.to, reason=args.reason, actor="rollback", rescore_dates=args.rescore,
+                               usecase=args.usecase)
+    print(f"{uc.name}: champion is now {outcome['champion']} (was {outcome['previous']})"
+          + (f"; re-scored {', '.join(outcome['rescored'])}" if outcome["rescored"] else ""))
+    return 0
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
@@ -163,13 +203,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="one DAG run through Airflow (dag.test); exit 1 when it fails")
     p.add_argument("dag_id", help="e.g. score_daily")
-    p.add_argument("--date", required=True, help="YYYY-MM-DD: the score date")
+    p.add_argument("--date", help="YYYY-MM-DD: score_daily's score date, retrain_weekly's cut-off")
     p.add_argument("--conf", help="JSON object of extra DAG params")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="the whole story on the embedded database: load, train, score 7 nights")
     p.add_argument("--nights", type=int, help="how many nights to score (default: from the use case)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("retrain", help="one retraining with champion/challenger decision, without Airflow")
+    p.add_argument("--cutoff", required=True, help="cut-off date YYYY-MM-DD (only labels known then)")
+    p.add_argument("--dry-run", action="store_true", help="decide and record, change nothing")
+    p.add_argument("--force", action="store_true", help="promote without a significant gain (guardrails apply)")
+    p.add_argument("--usecase", help="use case name or TOML path")
+    p.set_defaults(func=cmd_retrain)
+
+    p = sub.add_parser("model", help="the model registry: list versions, roll back")
+    p.add_argument("action", choices=["list", "rollback"])
+    p.add_argument("--to", help="rollback: the version to restore (default: the last former champion)")
+    p.add_argument("--rescore", nargs="*", default=[], metavar="DATE", help="rollback: dates to re-score")
+    p.add_argument("--reason", help="rollback: why (recorded in promotion_decisions)")
+    p.add_argument("--usecase", help="use case name or TOML path")
+    p.set_defaults(func=cmd_model)
 
     p = sub.add_parser("docs", help="where the validation Data Docs are (index.html)")
     p.add_argument("--open", action="store_true", help="open them in a browser")

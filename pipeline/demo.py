@@ -98,6 +98,15 @@ def run_demo(nights: int | None = None) -> int:
             print(f"{day!s:<12}{outcome.state:<10}{'-':>12}{'-':>9}  {'-':<7}{outcome.seconds:>8.1f}")
             print(f"    {outcome.reason or ', '.join(outcome.failed_tasks)}")
 
+    cutoff = first + dt.timedelta(days=count)
+    print(f"\nweekly retraining through Airflow (retrain_weekly, cut-off {cutoff}):")
+    retrain_run = airflow_local.run_dag("retrain_weekly", cutoff)
+    if retrain_run.succeeded and retrain_run.run_id:
+        print(airflow_local.task_return("retrain_weekly", retrain_run.run_id, "report"))
+    else:
+        failures += 1
+        print(f"    {retrain_run.summary()}")
+
     with engine.connect() as conn:
         top = conn.execute(sa.text(BI_QUERY)).fetchall()
     print("\nA BI query to try (psql, Metabase, Superset...):\n" + BI_QUERY)

@@ -86,8 +86,11 @@ def publish_predictions(
     validation_status: str,
     timings: dict[str, float],
     started_at: dt.datetime | None = None,
+    shadow_version: str | None = None,
+    shadow_threshold: float | None = None,
 ) -> dict[str, Any]:
-    """Atomically replace the date's predictions with the run's scores and record the run.
+    """Atomically replace the date's predictions with the run's scores and record the run; with a
+    ``shadow_version``, replace that version's shadow scores of the date in the same transaction.
 
     Fails without changing anything when the scores are not exactly one per batch row.
     """
@@ -112,6 +115,8 @@ def publish_predictions(
             sa.text(load_sql("queries/publish_predictions.sql", predictions=target, scores=tables.scores)),
             {"score_date": score_date, "threshold": threshold, "model_version": model_version, "run_id": run_id},
         ).rowcount
+        if shadow_version:
+            _publish_shadow(conn, uc, score_date, run_id, tables.shadow, shadow_version, shadow_threshold, rows_in)
         publish_seconds = round(time.perf_counter() - started, 3)
         record_run(
             conn, uc, score_date, run_id, status="succeeded", model_version=model_version,
@@ -122,6 +127,26 @@ def publish_predictions(
     drop_staging(engine, tables)
     log.info("published %d predictions for %s into %s (replaced %d)", inserted, score_date, target, replaced)
     return {"rows": inserted, "replaced": replaced, "table": target, "seconds": publish_seconds}
+
+
+def shadow_table(uc: UseCase) -> str:
+    """Quoted, qualified name of the use case's shadow predictions table."""
+    return qualified(PREDICTIONS_SCHEMA, uc.shadow_table)
+
+
+def _publish_shadow(conn: Connection, uc: UseCase, score_date: dt.date, run_id: str, staged: str, version: str,
+                    threshold: float | None, rows_in: int) -> None:
+    target = shadow_table(uc)
+    run_script(conn, load_sql("tables/shadow_predictions.sql", shadow=target))
+    scored = conn.execute(sa.text(f"select count(*) from {staged}")).scalar_one()  # noqa: S608
+    if scored != rows_in:
+        raise PublishError(
+            f"{uc.name} {score_date}: {scored} shadow scores for {rows_in} batch rows; nothing published"
+        )
+    conn.execute(sa.text(f"delete from {target} where score_date = :d and model_version = :v"),  # noqa: S608
+                 {"d": score_date, "v": version})
+    conn.execute(sa.text(load_sql("queries/publish_shadow.sql", shadow=target, scores=staged)),
+                 {"score_date": score_date, "threshold": threshold, "model_version": version, "run_id": run_id})
 
 
 def record_unpublished_run(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str, *,

@@ -187,8 +187,13 @@ def register_version(
     holdout_metrics: dict[str, Any],
     threshold: float,
     make_champion_if_none: bool = True,
+    lineage: dict[str, Any] | None = None,
 ) -> ModelVersion:
-    """Register a stored artifact as the next version; the first model of a use case becomes champion."""
+    """Register a stored artifact as the next version; the first model of a use case becomes champion
+    unless ``make_champion_if_none`` is False (retraining registers candidates and lets the rule decide).
+
+    ``lineage``: ``cutoff_date``, ``labels_known_at`` and ``label_definition`` of the training set.
+    """
     import sklearn
 
     with engine.begin() as conn:
@@ -210,12 +215,14 @@ def register_version(
                 insert into batchscore.model_versions (
                     use_case, version, status, created_by, train_from, train_to, holdout_from, holdout_to,
                     train_rows, holdout_rows, features, hyperparameters, holdout_metrics, threshold,
-                    artifact_path, artifact_sha256, sklearn_version, python_version, code_version)
+                    artifact_path, artifact_sha256, sklearn_version, python_version, code_version,
+                    cutoff_date, labels_known_at, label_definition)
                 values (
                     :use_case, :version, :status, :created_by, :train_from, :train_to, :holdout_from,
                     :holdout_to, :train_rows, :holdout_rows, cast(:features as jsonb),
                     cast(:hyperparameters as jsonb), cast(:holdout_metrics as jsonb), :threshold,
-                    :artifact_path, :artifact_sha256, :sklearn_version, :python_version, :code_version)
+                    :artifact_path, :artifact_sha256, :sklearn_version, :python_version, :code_version,
+                    :cutoff_date, :labels_known_at, :label_definition)
                 """
             ),
             {
@@ -226,6 +233,109 @@ def register_version(
                 "artifact_path": artifact_path, "artifact_sha256": artifact_sha256,
                 "sklearn_version": sklearn.__version__, "python_version": platform.python_version(),
                 "code_version": code_version(),
+                "cutoff_date": None, "labels_known_at": None, "label_definition": None, **(lineage or {}),
             },
         )
     return get_version(engine, use_case, version)
+
+
+PROMOTION_LOCK_KEY = 7_146_004
+
+
+def lock_registry(conn: Connection, use_case: str) -> None:
+    """Serialise champion changes of one use case until the transaction ends."""
+    conn.execute(sa.text("select pg_advisory_xact_lock(:k, hashtext(:u))"), {"k": PROMOTION_LOCK_KEY, "u": use_case})
+
+
+def current_champion(conn: Connection, use_case: str) -> str | None:
+    """The champion's version inside the caller's transaction (None when there is none)."""
+    return conn.execute(
+        sa.text("select version from batchscore.model_versions where use_case = :u and status = 'champion'"),
+        {"u": use_case},
+    ).scalar()
+
+
+def set_status(conn: Connection, use_case: str, version: str, status: str) -> None:
+    """Change one version's status (inside the caller's transaction)."""
+    updated = conn.execute(
+        sa.text("update batchscore.model_versions set status = :s, status_changed_at = now() "
+                "where use_case = :u and version = :v"),
+        {"s": status, "u": use_case, "v": version},
+    ).rowcount
+    if updated != 1:
+        raise ModelError(f"unknown model version {version!r} for use case {use_case!r}")
+
+
+def record_decision(conn: Connection, decision: dict[str, Any]) -> int:
+    """Append one row to ``batchscore.promotion_decisions`` (inside the caller's transaction)."""
+    from pipeline.sqlfiles import load_sql
+
+    row = {
+        "cutoff_date": None, "champion_version": None, "dry_run": False, "forced": False, "rule": {},
+        "champion_metrics": None, "challenger_metrics": None, "improvement": None, "bootstrap": {},
+        "guardrails": {}, **decision,
+    }
+    if not str(row.get("reason") or "").strip():
+        raise ValueError("a promotion decision needs a reason")
+    for key in ("rule", "champion_metrics", "challenger_metrics", "bootstrap", "guardrails"):
+        row[key] = json.dumps(row[key], default=str) if row[key] is not None else None
+    return int(conn.execute(sa.text(load_sql("queries/insert_promotion_decision.sql")), row).scalar_one())
+
+
+def promote_version(engine: Engine, use_case: str, version: str, decision: dict[str, Any]) -> str | None:
+    """Make ``version`` the champion and archive the previous one, with the decision row, in one transaction
+    under the registry lock. Returns the previous champion's version."""
+    with engine.begin() as conn:
+        lock_registry(conn, use_case)
+        previous = current_champion(conn, use_case)
+        if previous == version:
+            raise ModelError(f"{use_case} {version} is already the champion")
+        get_version(engine, use_case, version)  # a clear error for an unknown version
+        if previous is not None:
+            set_status(conn, use_case, previous, "archived")
+        set_status(conn, use_case, version, "champion")
+        record_decision(conn, {**decision, "use_case": use_case, "champion_version": previous,
+                               "challenger_version": version, "promoted": True})
+    return previous
+
+
+def rollback_target(engine: Engine, use_case: str, to_version: str | None) -> str:
+    """The version a rollback restores: ``to_version``, or the most recently archived former champion."""
+    if to_version:
+        mv = get_version(engine, use_case, to_version)
+        if mv.status == "champion":
+            raise ModelError(f"{use_case} {to_version} is already the champion")
+        return mv.version
+    with engine.connect() as conn:
+        version = conn.execute(sa.text(
+            "select version from batchscore.model_versions where use_case = :u and status = 'archived' "
+            "order by status_changed_at desc, created_at desc limit 1"), {"u": use_case}).scalar()
+    if version is None:
+        raise ModelError(f"no former champion of {use_case!r} to roll back to; name one with --to")
+    return str(version)
+
+
+def list_versions(engine: Engine, use_case: str) -> list[dict[str, Any]]:
+    """Every registered version of a use case, newest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "select version, status, created_at, created_by, train_from, train_to, holdout_from, holdout_to, "
+            "train_rows, holdout_metrics, artifact_sha256, status_changed_at from batchscore.model_versions "
+            "where use_case = :u order by created_at desc"), {"u": use_case})
+        return [dict(r._mapping) for r in rows]
+
+
+def shadow_version(engine: Engine, use_case: str, mode: str) -> ModelVersion | None:
+    """The challenger in trial: none, the newest rejected since the champion took over, or a named version."""
+    if mode == "none":
+        return None
+    if mode != "latest_rejected":
+        mv = get_version(engine, use_case, mode)
+        return None if mv.status == "champion" else mv
+    with engine.connect() as conn:
+        version = conn.execute(sa.text(
+            "select r.version from batchscore.model_versions r join batchscore.model_versions c "
+            "on c.use_case = r.use_case and c.status = 'champion' "
+            "where r.use_case = :u and r.status = 'rejected' and r.created_at > c.status_changed_at "
+            "order by r.created_at desc limit 1"), {"u": use_case}).scalar()
+    return get_version(engine, use_case, version) if version else None

@@ -85,10 +85,12 @@ def score_features(
     model_version: ModelVersion | None = None,
     chunk_rows: int | None = None,
     show_progress: bool | None = None,
+    into: str = "scores",
 ) -> dict[str, Any]:
-    """Score the run's features table with the champion (or ``model_version``) into its scores table.
+    """Score the run's features table with the champion (or ``model_version``) into its scores table
+    (``into="shadow"``: the shadow scores table).
 
-    Idempotent per run: the scores table is recreated on every attempt. Returns a small dict for XCom.
+    Idempotent per run: the target table is recreated on every attempt. Returns a small dict for XCom.
     """
     from tqdm import tqdm
 
@@ -96,16 +98,17 @@ def score_features(
     mv = model_version or get_champion(engine, uc.name)
     model = load_artifact(mv)
     tables = staging_tables(uc.name, score_date, run_id)
+    target = getattr(tables, into)
     expected = count_rows(engine, tables.features)
     chunk_rows = chunk_rows or load_settings().chunk_rows
     columns = ["entity_id", *uc.feature_columns]
     select_list = ", ".join(f'"{c}"' for c in columns)  # names validated when the use case was loaded
 
     with engine.begin() as conn:
-        conn.execute(sa.text(f"drop table if exists {tables.scores}"))
+        conn.execute(sa.text(f"drop table if exists {target}"))
         conn.execute(
             sa.text(
-                f"create unlogged table {tables.scores} "
+                f"create unlogged table {target} "
                 "(entity_id text not null, score double precision not null, predicted_label boolean not null)"
             )
         )
@@ -114,7 +117,7 @@ def score_features(
     try:
         with tqdm(total=expected, unit="rows", desc=f"score {score_date}", disable=show_progress is False
                   if show_progress is not None else None, leave=False) as progress:
-            sink = _ChunkedScorer(model, uc, columns, mv.threshold, writer, tables.scores, chunk_rows, progress)
+            sink = _ChunkedScorer(model, uc, columns, mv.threshold, writer, target, chunk_rows, progress)
             with closing(reader.cursor()) as cur:
                 cur.copy_expert(
                     f"copy (select {select_list} from {tables.features}) to stdout "  # noqa: S608
@@ -139,7 +142,7 @@ def score_features(
     log.info("scored %d rows with %s %s in %d chunks, %.2fs (%.0f rows/s)",
              sink.scored, uc.name, mv.version, sink.chunks, seconds, rate)
     return {
-        "scores_table": tables.scores,
+        "scores_table": target,
         "rows": sink.scored,
         "model_version": mv.version,
         "model_sha256": mv.artifact_sha256,

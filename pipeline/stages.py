@@ -50,6 +50,18 @@ def resolve_score_date(
     return base.date() + dt.timedelta(days=1)
 
 
+def resolve_cutoff_date(
+    param: str | None, data_interval_end: dt.datetime | None, run_after: dt.datetime | None
+) -> dt.date:
+    """The cut-off of a retraining run: the ``cutoff_date`` param, else the run's own date."""
+    if param:
+        return parse_date(param, what="cutoff_date")
+    base = data_interval_end or run_after
+    if base is None:
+        raise ScoreDateError("no cutoff_date param and no data interval or run_after to derive it from")
+    return base.date()
+
+
 def _context(usecase: str | None, score_date: str) -> tuple[Any, UseCase, dt.date]:
     return get_engine(), load_usecase(usecase), parse_date(score_date)
 
@@ -62,14 +74,14 @@ def extract(score_date: str, run_id: str, usecase: str | None = None) -> dict[st
     started_at = dt.datetime.now(dt.UTC)
     result = extract_batch(engine, uc, day, run_id)
     return {**result, "score_date": day.isoformat(), "run_id": run_id, "use_case": uc.name,
-            "started_at": started_at.isoformat()}
+            "usecase_ref": uc.ref, "started_at": started_at.isoformat()}
 
 
 def validate(batch: dict[str, Any]) -> dict[str, Any]:
     """Stage 2: the fail-closed validation gate on the staged batch; raises when a critical check fails."""
     from pipeline.validate import validate_staged_batch
 
-    engine, uc, day = _context(batch["use_case"], batch["score_date"])
+    engine, uc, day = _context(batch["usecase_ref"], batch["score_date"])
     return validate_staged_batch(engine, uc, day, batch["run_id"], rows=batch["rows"])
 
 
@@ -77,7 +89,7 @@ def build_features(batch: dict[str, Any]) -> dict[str, Any]:
     """Stage 3: derive the model inputs in Postgres."""
     from pipeline.features import build_features as build
 
-    engine, uc, day = _context(batch["use_case"], batch["score_date"])
+    engine, uc, day = _context(batch["usecase_ref"], batch["score_date"])
     return build(engine, uc, day, batch["run_id"])
 
 
@@ -85,23 +97,38 @@ def score(batch: dict[str, Any]) -> dict[str, Any]:
     """Stage 4: stream the features through the champion model into the run's scores table."""
     from pipeline.score import score_features
 
-    engine, uc, day = _context(batch["use_case"], batch["score_date"])
+    engine, uc, day = _context(batch["usecase_ref"], batch["score_date"])
     return score_features(engine, uc, day, batch["run_id"])
 
 
+def shadow_score(batch: dict[str, Any]) -> dict[str, Any]:
+    """Stage 4b: score the challenger in trial (if any) into the run's shadow table; never into predictions."""
+    from pipeline.registry import shadow_version
+    from pipeline.score import score_features
+
+    engine, uc, day = _context(batch["usecase_ref"], batch["score_date"])
+    mv = shadow_version(engine, uc.name, uc.retraining.shadow)
+    if mv is None:
+        return {"model_version": None, "seconds": 0.0}
+    return score_features(engine, uc, day, batch["run_id"], model_version=mv, into="shadow", show_progress=False)
+
+
 def publish(batch: dict[str, Any], validation: dict[str, Any], features: dict[str, Any],
-            scores: dict[str, Any]) -> dict[str, Any]:
-    """Stage 5: replace the date's predictions atomically and write the ledger row."""
+            scores: dict[str, Any], shadow: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Stage 5: replace the date's predictions (and shadow scores) atomically and write the ledger row."""
     from pipeline.publish import publish_predictions
 
-    engine, uc, day = _context(batch["use_case"], batch["score_date"])
+    engine, uc, day = _context(batch["usecase_ref"], batch["score_date"])
     timings = {"extract": batch["seconds"], "validate": validation["seconds"],
                "build_features": features["seconds"], "score": scores["seconds"]}
+    if shadow and shadow.get("model_version"):
+        timings["shadow_score"] = shadow["seconds"]
     return publish_predictions(
         engine, uc, day, batch["run_id"], rows_in=batch["rows"], model_version=scores["model_version"],
         model_sha256=scores["model_sha256"], threshold=scores["threshold"],
         validation_status=validation["status"], timings=timings,
         started_at=dt.datetime.fromisoformat(batch["started_at"]),
+        shadow_version=(shadow or {}).get("model_version"), shadow_threshold=(shadow or {}).get("threshold"),
     )
 
 
@@ -123,7 +150,8 @@ def run_all(score_date: str, run_id: str, usecase: str | None = None) -> dict[st
         validation = validate(batch)
         features = build_features(batch)
         scores = score(batch)
-        published = publish(batch, validation, features, scores)
+        shadow = shadow_score(batch)
+        published = publish(batch, validation, features, scores, shadow)
     except ValidationFailed:
         raise
     except Exception as exc:

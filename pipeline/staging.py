@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from pipeline.sqlfiles import qualified
 
 STAGING_SCHEMA = "batchscore_staging"
-KINDS = ("batch", "features", "scores", "freshness")
+KINDS = ("batch", "features", "scores", "freshness", "shadow")
 
 
 @dataclass(frozen=True)
@@ -23,10 +23,11 @@ class StagingTables:
     features: str
     scores: str
     freshness: str
+    shadow: str
     names: dict[str, str]  # kind -> bare table name in STAGING_SCHEMA (for tools that quote themselves)
 
     def all(self) -> tuple[str, ...]:
-        return (self.batch, self.features, self.scores, self.freshness)
+        return (self.batch, self.features, self.scores, self.freshness, self.shadow)
 
 
 def staging_tables(use_case: str, score_date: dt.date, run_id: str) -> StagingTables:

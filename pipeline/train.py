@@ -105,19 +105,32 @@ def stage_and_validate(engine: Engine, uc: UseCase, dataset: str, table: tuple[s
     from pipeline.validate import validate_training_table
 
     quoted, bare = table
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"drop table if exists {quoted}"))
-        conn.execute(
-            sa.text(f"create unlogged table {quoted} as {training_query(uc)}"),
-            {"date_from": date_from, "date_to": date_to, "known_at": known_at},
-        )
+    rows = materialise_training_table(engine, uc, quoted, date_from, date_to, known_at)
+    log.info("%s set: %d rows for %s..%s", dataset, rows, date_from, date_to)
     try:
         validate_training_table(engine, uc, bare, dataset=dataset, run_id=run_id)
-        with engine.connect() as conn:
-            return pd.read_sql(sa.text(f"select * from {quoted} order by score_date, entity_id"), conn)  # noqa: S608
+        return load_staged(engine, quoted)
     finally:
         with engine.begin() as conn:
             conn.execute(sa.text(f"drop table if exists {quoted}"))
+
+
+def materialise_training_table(engine: Engine, uc: UseCase, table: str, date_from: dt.date, date_to: dt.date,
+                               known_at: dt.datetime) -> int:
+    """Create ``table`` (quoted, from staging) with the point-in-time training query; return its row count."""
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"drop table if exists {table}"))
+        conn.execute(
+            sa.text(f"create unlogged table {table} as {training_query(uc)}"),
+            {"date_from": date_from, "date_to": date_to, "known_at": known_at},
+        )
+        return int(conn.execute(sa.text(f"select count(*) from {table}")).scalar_one())  # noqa: S608
+
+
+def load_staged(engine: Engine, table: str) -> pd.DataFrame:
+    """A staged training/holdout table as a frame, in a stable order (reproducible fits)."""
+    with engine.connect() as conn:
+        return pd.read_sql(sa.text(f"select * from {table} order by score_date, entity_id"), conn)  # noqa: S608
 
 
 @dataclass
@@ -197,7 +210,9 @@ def train_and_register(engine: Engine, uc: UseCase, *, created_by: str = "cli",
     return version
 
 
-def _store_and_register(engine: Engine, uc: UseCase, result: TrainingResult, created_by: str) -> ModelVersion:
+def _store_and_register(engine: Engine, uc: UseCase, result: TrainingResult, created_by: str, *,
+                        windows: dict[str, dt.date] | None = None, make_champion_if_none: bool = True,
+                        lineage: dict[str, Any] | None = None) -> ModelVersion:
     path, sha = store_artifact(result.model, uc.name)
     features = describe_features(result.model, uc)
     return register_version(
@@ -206,7 +221,7 @@ def _store_and_register(engine: Engine, uc: UseCase, result: TrainingResult, cre
         artifact_path=path,
         artifact_sha256=sha,
         created_by=created_by,
-        windows={
+        windows=windows or {
             "train_from": uc.train_from, "train_to": uc.train_to,
             "holdout_from": uc.holdout_from, "holdout_to": uc.holdout_to,
         },
@@ -216,4 +231,12 @@ def _store_and_register(engine: Engine, uc: UseCase, result: TrainingResult, cre
         hyperparameters={"random_state": uc.random_state, **uc.hyperparameters},
         holdout_metrics={**result.metrics, "fit_seconds": round(result.seconds, 2)},
         threshold=uc.threshold,
+        make_champion_if_none=make_champion_if_none,
+        lineage={"labels_known_at": label_cutoff(uc.holdout_to), "label_definition": label_definition(uc),
+                 **(lineage or {})},
     )
+
+
+def label_definition(uc: UseCase) -> str:
+    """The target and the label query that defines it, for the registry's lineage."""
+    return f"target {uc.target!r}, threshold {uc.threshold}; label query:\n{uc.labels_sql.strip()}"

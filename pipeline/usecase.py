@@ -7,6 +7,7 @@ file and the key that is wrong.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,17 @@ SEVERITIES = ("critical", "warning", "info")
 
 class UseCaseError(ValueError):
     """The use-case declaration is invalid; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class RetrainingConfig:
+    """``[retraining]``, ``[promotion]`` and ``[shadow]``: the weekly challenger and how it may win."""
+
+    train_weeks: int = 20
+    holdout_weeks: int = 4
+    label_delay_days: int = 2          # the newest day with known labels at a cut-off (00:00 UTC) is this far back
+    rule: Any = None                   # pipeline.promotion.PromotionRule
+    shadow: str = "latest_rejected"    # "none", "latest_rejected" or a version such as "v3"
 
 
 @dataclass(frozen=True)
@@ -89,9 +101,16 @@ class UseCase:
     holdout_from: dt.date
     holdout_to: dt.date
     validation: ValidationConfig
+    retraining: RetrainingConfig
+    shadow_table: str = "shadow_predictions"
     demo_first_night: dt.date | None = None
     demo_nights: int = 7
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def ref(self) -> str:
+        """How to load this use case again: its name, or its TOML path when it lives outside ``usecases/``."""
+        return self.name if self.path == project_root() / "usecases" / f"{self.name}.toml" else str(self.path)
 
     @property
     def validation_suite(self) -> str:
@@ -210,6 +229,7 @@ def parse_usecase(raw: dict[str, Any], path: Path) -> UseCase:
             "(the holdout must come after the training window)"
         )
     validation = parse_validation(get, ident, sql_text, path, columns)
+    retraining = parse_retraining(get, path)
     nights = get("demo.nights", int, 7)
     if nights < 1:
         raise UseCaseError(f"{path}: 'demo.nights' must be at least 1")
@@ -237,6 +257,8 @@ def parse_usecase(raw: dict[str, Any], path: Path) -> UseCase:
         holdout_from=holdout_from,
         holdout_to=holdout_to,
         validation=validation,
+        retraining=retraining,
+        shadow_table=ident("output.shadow_table", get("output.shadow_table", str, "shadow_predictions"), "table name"),
         demo_first_night=date("demo.first_night", None),
         demo_nights=nights,
         raw=raw,
@@ -330,3 +352,41 @@ def parse_validation(get: Any, ident: Any, sql_text: Any, path: Path, columns: d
         training_min_rows=get("validation.training_min_rows", int, 1000),
         severity=severity,
     )
+
+
+def parse_retraining(get: Any, path: Path) -> RetrainingConfig:
+    """The ``[retraining]``, ``[promotion]`` and ``[shadow]`` tables."""
+    from pipeline.promotion import METRICS, PromotionRule
+
+    weeks = {k: get(f"retraining.{k}", int, d) for k, d in (("train_weeks", 20), ("holdout_weeks", 4))}
+    for key, value in weeks.items():
+        if value < 1:
+            raise UseCaseError(f"{path}: 'retraining.{key}' must be at least 1 week")
+    delay = get("retraining.label_delay_days", int, 2)
+    if delay < 0:
+        raise UseCaseError(f"{path}: 'retraining.label_delay_days' cannot be negative")
+    metric = get("promotion.metric", str, "average_precision")
+    if metric not in METRICS:
+        raise UseCaseError(f"{path}: 'promotion.metric' must be one of {', '.join(METRICS)}, got {metric!r}")
+    bounds = get("promotion.flagged_share_bounds", list, [0.001, 0.5])
+    if len(bounds) != 2 or not 0 <= bounds[0] < bounds[1] <= 1:
+        raise UseCaseError(f"{path}: 'promotion.flagged_share_bounds' must be [low, high] within [0, 1]")
+    win_share = float(get("promotion.min_win_share", (int, float), 0.95))
+    if not 0.5 <= win_share <= 1:
+        raise UseCaseError(f"{path}: 'promotion.min_win_share' must lie between 0.5 and 1")
+    samples = get("promotion.bootstrap_samples", int, 300)
+    if samples < 50:
+        raise UseCaseError(f"{path}: 'promotion.bootstrap_samples' must be at least 50")
+    rule = PromotionRule(
+        metric=metric,
+        min_improvement=float(get("promotion.min_improvement", (int, float), 0.005)),
+        bootstrap_samples=samples,
+        min_win_share=win_share,
+        brier_tolerance=float(get("promotion.brier_tolerance", (int, float), 0.002)),
+        flagged_share_bounds=(float(bounds[0]), float(bounds[1])),
+        seed=get("promotion.seed", int, 13),
+    )
+    shadow = get("shadow.challenger", str, "latest_rejected")
+    if shadow not in ("none", "latest_rejected") and not re.match(r"^v[0-9]+$", shadow):
+        raise UseCaseError(f"{path}: 'shadow.challenger' must be none, latest_rejected or a version like v3")
+    return RetrainingConfig(weeks["train_weeks"], weeks["holdout_weeks"], delay, rule, shadow)

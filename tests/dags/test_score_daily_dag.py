@@ -26,28 +26,42 @@ def test_dag_folder_imports_without_errors():
 
     bag = DagBag(dag_folder=str(project_root() / "dags"))
     assert bag.import_errors == {}
-    assert "score_daily" in bag.dags
+    assert set(bag.dags) == {"score_daily", "retrain_weekly", "model_rollback"}
+    assert all(d.doc_md and "batchscore" in d.tags for d in bag.dags.values())
 
 
-def test_dag_file_imports_nothing_heavy_at_top_level():
+@pytest.mark.parametrize("dag_file", sorted(p.name for p in (project_root() / "dags").glob("*.py")))
+def test_dag_files_import_nothing_heavy_at_top_level(dag_file):
     code = (
         "import runpy, sys; runpy.run_path(sys.argv[1]); "
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(project_root() / "dags" / "score_daily.py")],
+    out = subprocess.run([sys.executable, "-c", code, str(project_root() / "dags" / dag_file)],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
 
+def test_retrain_weekly_is_wired_and_scheduled_weekly():
+    dag = airflow_local.load_dag("retrain_weekly")
+    assert dag.timetable.expression == "0 3 * * 0" and dag.catchup is False and dag.max_active_runs == 1
+    order = ["build_training_set", "validate_training_set", "train_challenger", "evaluate", "decide", "promote",
+             "report"]
+    for upstream, downstream in zip(order, order[1:], strict=False):
+        assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
+    assert [o.uri for o in dag.get_task("promote").outlets] == ["model://champion/"]
+    assert set(dag.params.keys()) == {"cutoff_date", "dry_run", "force"}
+
+
 def test_tasks_are_chained_extract_validate_features_score_publish(dag):
-    assert set(dag.task_ids) == {"extract", "validate", "build_features", "score", "publish"}
+    assert set(dag.task_ids) == {"extract", "validate", "build_features", "score", "shadow_score", "publish"}
     downstream = {t: set(dag.get_task(t).downstream_task_ids) for t in dag.task_ids}
     assert downstream["extract"] >= {"validate"}
     assert "build_features" in downstream["validate"]
-    assert "score" in downstream["build_features"]
+    assert {"score", "shadow_score"} <= downstream["build_features"]
     assert downstream["score"] == {"publish"}
     assert downstream["publish"] == set()
-    assert set(dag.get_task("publish").upstream_task_ids) == {"extract", "validate", "build_features", "score"}
+    assert set(dag.get_task("publish").upstream_task_ids) == {"extract", "validate", "build_features", "score",
+                                                               "shadow_score"}
 
 
 def test_schedule_and_run_policy(dag):

@@ -1,0 +1,53 @@
+"""model_rollback: restore a former champion from the Airflow UI. Wiring only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+from pipeline import retrain
+
+CHAMPION = Asset(name="champion_model", uri="model://champion")
+
+DOC = """
+### model_rollback: put a former champion back
+
+Makes `to_version` (or, when empty, the most recently archived former champion) the champion again, in one
+transaction under the registry lock, logged in `batchscore.promotion_decisions` with actor `rollback` and your
+reason, and emits `model://champion`. Optionally re-scores `rescore_dates` with the restored champion (each
+date replaces its predictions atomically). The same as `batchscore model rollback [--to VERSION] [--rescore ...]`.
+"""
+
+
+@dag(
+    dag_id="model_rollback",
+    schedule=None,
+    start_date=datetime(2013, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    params={
+        "to_version": Param(None, type=["null", "string"], pattern="^v[0-9]+$", title="Version to restore",
+                            description="e.g. v3. Empty: the most recently archived former champion."),
+        "rescore_dates": Param([], type="array", items={"type": "string", "format": "date"},
+                               title="Dates to re-score", description="YYYY-MM-DD dates, re-scored after the switch."),
+        "reason": Param("rollback requested from the Airflow UI", type="string", minLength=3, maxLength=500,
+                        title="Reason", description="Why: recorded in promotion_decisions."),
+    },
+    doc_md=DOC,
+    tags=["batchscore", "training"],
+)
+def model_rollback():
+    @task(outlets=[CHAMPION])
+    def rollback() -> dict:
+        ctx = get_current_context()
+        p = ctx["params"]
+        outcome = retrain.rollback(p["to_version"], reason=p["reason"], run_id=ctx["run_id"],
+                                   rescore_dates=list(p["rescore_dates"]))
+        ctx["outlet_events"][CHAMPION].extra = {"version": outcome["champion"], "previous": outcome["previous"]}
+        return outcome
+
+    rollback()
+
+
+model_rollback()

@@ -1,0 +1,206 @@
+"""retrain_weekly end to end through Airflow: a clearly better challenger replaces a deliberately weak champion
+(with an asset event), a deliberately worse one is rejected (without), and every decision is logged."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+import tomllib
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from pipeline import airflow_local, retrain
+from pipeline.registry import ModelError, get_champion, promote_version
+from pipeline.settings import project_root
+from pipeline.usecase import load_usecase, parse_usecase
+from tests.helpers import flights_on, predictions_fingerprint
+
+CUTOFF = dt.date(2013, 6, 3)
+USE_CASE = "fc_retrain_test"
+
+
+def _write_usecase(tmp: Path, hyperparameters: dict) -> Path:
+    """A copy of flight_cancellation under its own name, small windows, the given hyper-parameters."""
+    text = (project_root() / "usecases" / "flight_cancellation.toml").read_text()
+    raw = tomllib.loads(text)
+    sql = project_root() / "sql"
+    lines = [f'name = "{USE_CASE}"']
+    for i, line in enumerate(text.splitlines()):
+        if line.startswith("name = ") and i < 5:  # the top-level name only, not [target] name
+            continue
+        for key in ("batch", "features", "labels", "freshness"):
+            if line.startswith(f"{key} = \"usecases/"):
+                line = f'{key} = "{sql / raw["sql" if key != "freshness" else "validation"][key]}"'
+        line = line.replace('predictions_table = "predictions"', f'predictions_table = "{USE_CASE}_predictions"')
+        line = line.replace('shadow_table = "shadow_predictions"', f'shadow_table = "{USE_CASE}_shadow"')
+        line = line.replace("train_weeks = 20", "train_weeks = 4").replace("holdout_weeks = 4", "holdout_weeks = 3")
+        lines.append(line)
+    body = "\n".join(lines)
+    params = "\n".join(f"{k} = {v}" for k, v in hyperparameters.items())
+    body = body.replace(body[body.index("[model.hyperparameters]"):body.index("[training]")],
+                        f"[model.hyperparameters]\n{params}\n\n")
+    path = tmp / f"{USE_CASE}_{abs(hash(params))}.toml"
+    path.write_text(body)
+    parse_usecase(tomllib.loads(body), path)  # fail here, not in the DAG, when the copy is wrong
+    return path
+
+
+STRONG = {"max_iter": 100, "learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 40}
+WEAK = {"max_iter": 2, "learning_rate": 0.05, "max_leaf_nodes": 2, "min_samples_leaf": 5000}
+
+
+def _decisions(engine):
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.text(
+            "select * from batchscore.promotion_decisions where use_case = :u order by id"), {"u": USE_CASE})]
+
+
+def _champion_events() -> int:
+    airflow_local.ensure_airflow_db()
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.scalar(sa.select(sa.func.count()).select_from(AssetEvent).join(
+            AssetModel, AssetEvent.asset_id == AssetModel.id).where(AssetModel.uri.like("model://champion%")))
+
+
+@pytest.fixture(scope="module")
+def weak_champion(source, tmp_path_factory):
+    """A deliberately weak champion of the test use case."""
+    from pipeline.train import train_and_register
+
+    tmp = tmp_path_factory.mktemp("usecases")
+    weak_path = _write_usecase(tmp, WEAK)
+    uc = dataclasses.replace(load_usecase(str(weak_path)), train_from=dt.date(2013, 4, 1),
+                             train_to=dt.date(2013, 4, 30), holdout_from=dt.date(2013, 5, 1),
+                             holdout_to=dt.date(2013, 5, 14))
+    mv = train_and_register(source, uc, created_by="tests")
+    assert mv.status == "champion"
+    return {"version": mv.version, "weak": weak_path, "strong": _write_usecase(tmp, STRONG)}
+
+
+def test_the_retrain_windows_end_where_labels_stop_being_known():
+    w = retrain.retrain_windows(load_usecase("flight_cancellation"), dt.date(2013, 7, 14))
+    assert (w["holdout_to"], w["holdout_from"]) == (dt.date(2013, 7, 12), dt.date(2013, 6, 15))
+    assert (w["train_to"], w["train_from"]) == (dt.date(2013, 6, 14), dt.date(2013, 1, 26))
+    assert w["known_at"] == dt.datetime(2013, 7, 14, tzinfo=dt.UTC)
+
+
+def test_labels_known_after_the_cutoff_never_enter_training(source, weak_champion, monkeypatch):
+    # inject: a use case whose holdout window reaches the cut-off itself (no label delay); the labels of the
+    # last two days are only known after the cut-off and must be dropped by the point-in-time filter
+    text = weak_champion["strong"].read_text().replace("label_delay_days = 2", "label_delay_days = 0")
+    leaky = weak_champion["strong"].with_name("leaky.toml")
+    leaky.write_text(text)
+    ts = retrain.build_training_set(CUTOFF.isoformat(), "pit-test", str(leaky))
+    assert ts["windows"]["holdout_to"] == CUTOFF.isoformat()
+    tables = retrain._tables(load_usecase(str(leaky)), "pit-test")
+    try:
+        with source.connect() as conn:
+            per_day = dict(conn.execute(sa.text(
+                f"select score_date, count(*) from {tables['holdout'][0]} group by 1")).all())
+    finally:
+        retrain._drop(source, load_usecase(str(leaky)), "pit-test")
+    day_before = CUTOFF - dt.timedelta(days=2)
+    assert per_day[day_before] == flights_on(source, day_before)          # known at the cut-off: in
+    assert CUTOFF - dt.timedelta(days=1) not in per_day and CUTOFF not in per_day  # known later: out
+
+
+def test_retrain_promotes_a_better_challenger_then_rejects_a_worse_one(source, weak_champion, monkeypatch):
+    events_before = _champion_events()
+    monkeypatch.setenv("BATCHSCORE_USECASE", str(weak_champion["strong"]))
+    better = airflow_local.run_dag("retrain_weekly", CUTOFF)
+    assert better.succeeded, better.summary()
+    first = _decisions(source)[-1]
+    assert first["promoted"] and first["champion_version"] == weak_champion["version"]
+    assert first["improvement"] > 0.05 and first["bootstrap"]["win_share"] >= 0.95
+    promoted = get_champion(source, USE_CASE).version
+    assert promoted == first["challenger_version"] != weak_champion["version"]
+    assert _champion_events() == events_before + 1
+
+    monkeypatch.setenv("BATCHSCORE_USECASE", str(weak_champion["weak"]))
+    worse = airflow_local.run_dag("retrain_weekly", CUTOFF)
+    assert worse.succeeded, worse.summary()  # keeping the champion is a successful run
+    second = _decisions(source)[-1]
+    assert not second["promoted"] and second["improvement"] < 0
+    assert get_champion(source, USE_CASE).version == promoted
+    with source.connect() as conn:
+        status = conn.execute(sa.text("select status from batchscore.model_versions where use_case = :u "
+                                      "and version = :v"), {"u": USE_CASE, "v": second["challenger_version"]}).scalar()
+    assert status == "rejected"
+    assert _champion_events() == events_before + 1  # a skipped promotion emits no event
+    assert all(d["reason"].strip() for d in _decisions(source))
+
+
+def test_a_dry_run_decides_and_records_but_changes_nothing(source, weak_champion):
+    before = get_champion(source, USE_CASE).version
+    text = retrain.run_retrain(CUTOFF.isoformat(), "dry-run-test", dry_run=True, force=True,
+                               usecase=str(weak_champion["strong"]))
+    last = _decisions(source)[-1]
+    assert last["dry_run"] and not last["promoted"] and last["reason"].startswith("dry run, nothing changed")
+    assert get_champion(source, USE_CASE).version == before
+    assert "dry run, nothing changed" in text
+    with source.connect() as conn:
+        status = conn.execute(sa.text("select status from batchscore.model_versions where use_case = :u "
+                                      "and version = :v"), {"u": USE_CASE, "v": last["challenger_version"]}).scalar()
+    assert status == "candidate"
+
+
+def test_rollback_restores_the_former_champion_and_rescores(source, weak_champion, monkeypatch):
+    monkeypatch.setenv("BATCHSCORE_USECASE", str(weak_champion["strong"]))
+    current = get_champion(source, USE_CASE).version
+    day = dt.date(2013, 6, 10)
+    outcome = retrain.rollback(None, reason="tests: the new model misbehaves", rescore_dates=[day.isoformat()])
+    assert outcome == {"champion": weak_champion["version"], "previous": current, "rescored": [day.isoformat()]}
+    last = _decisions(source)[-1]
+    assert last["actor"] == "rollback" and last["promoted"] and last["reason"] == "tests: the new model misbehaves"
+    count, _, _ = predictions_fingerprint(source, day, f"batchscore.{USE_CASE}_predictions")
+    assert count == flights_on(source, day)
+    with source.connect() as conn:
+        versions = conn.execute(sa.text(f"select distinct model_version from batchscore.{USE_CASE}_predictions "
+                                        "where score_date = :d"), {"d": day}).scalars().all()
+    assert versions == [weak_champion["version"]]
+
+    events_before = _champion_events()  # and back again, from the Airflow UI's DAG
+    back = airflow_local.run_dag("model_rollback", None, {"to_version": current, "reason": "tests: back again"})
+    assert back.succeeded, back.summary()
+    assert get_champion(source, USE_CASE).version == current
+    assert _champion_events() == events_before + 1
+
+
+def test_rollback_params_reject_injection_strings(source):
+    with pytest.raises(ValueError, match="invalid params for model_rollback"):
+        airflow_local.run_dag("model_rollback", None, {"to_version": "v1'; drop table batchscore.predictions; --"})
+    with pytest.raises(ValueError, match="invalid params for model_rollback"):
+        airflow_local.run_dag("model_rollback", None, {"rescore_dates": ["2013-02-30"]})
+
+
+def test_two_promotions_at_once_leave_exactly_one_champion(source, weak_champion):
+    with source.connect() as conn:
+        candidates = conn.execute(sa.text(
+            "select version from batchscore.model_versions where use_case = :u and status <> 'champion' "
+            "order by version limit 2"), {"u": USE_CASE}).scalars().all()
+    assert len(candidates) == 2
+    errors: list[Exception] = []
+
+    def promote(version):
+        try:
+            promote_version(source, USE_CASE, version, {"actor": "tests", "run_id": f"race-{version}",
+                                                        "reason": "tests: concurrent promotion"})
+        except ModelError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=promote, args=(v,)) for v in candidates]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with source.connect() as conn:
+        champions = conn.execute(sa.text("select version from batchscore.model_versions where use_case = :u "
+                                         "and status = 'champion'"), {"u": USE_CASE}).scalars().all()
+    assert len(champions) == 1 and champions[0] in candidates
+    assert not errors
