@@ -84,7 +84,8 @@ def train_challenger(ts: dict[str, Any], created_by: str = "schedule") -> dict[s
     w = {k: dt.date.fromisoformat(v) for k, v in ts["windows"].items() if k != "known_at"}
     train, holdout = load_staged(engine, tables["training"][0]), load_staged(engine, tables["holdout"][0])
     result = train_model(train, holdout, uc)
-    mv = _store_and_register(engine, uc, result, created_by, windows=w, make_champion_if_none=False,
+    mv = _store_and_register(engine, uc, result, f"{created_by}:{ts['run_id']}", windows=w,
+                             make_champion_if_none=False,
                              lineage={"cutoff_date": dt.date.fromisoformat(ts["cutoff"]),
                                       "labels_known_at": dt.datetime.fromisoformat(ts["windows"]["known_at"])})
     log.info("challenger %s %s: holdout average precision %.4f", uc.name, mv.version,

@@ -165,7 +165,7 @@ def describe_features(model: Any, uc: UseCase) -> dict[str, Any]:
     encoder = model.named_steps["preprocess"].named_transformers_["categorical"]
     seen = {name: [str(v) for v in values if isinstance(v, str)]
             for name, values in zip(uc.categorical, encoder.categories_, strict=True)}
-    return {c: {"kind": "categorical", "categories": seen[c]} for c in uc.categorical} | {
+    return {c: {"kind": "categorical", "dtype": "object", "categories": seen[c]} for c in uc.categorical} | {
         c: {"kind": "numeric", "dtype": "float64"} for c in uc.numeric
     }
 

@@ -135,6 +135,22 @@ def test_retrain_promotes_a_better_challenger_then_rejects_a_worse_one(source, w
     assert _champion_events() == events_before + 1  # a skipped promotion emits no event
     assert all(d["reason"].strip() for d in _decisions(source))
 
+    # the rejected challenger is now in trial: the nightly run shadow-scores it, never into predictions
+    from pipeline import stages
+
+    day = dt.date(2013, 6, 5)
+    stages.run_all(day.isoformat(), "shadow-test", str(weak_champion["weak"]))
+    with source.connect() as conn:
+        shadow = conn.execute(sa.text(f"select model_version, count(*) from batchscore.{USE_CASE}_shadow "
+                                      "where score_date = :d group by 1"), {"d": day}).all()
+        live = conn.execute(sa.text(f"select model_version, count(*) from batchscore.{USE_CASE}_predictions "
+                                    "where score_date = :d group by 1"), {"d": day}).all()
+        created_by = conn.execute(sa.text("select created_by from batchscore.model_versions where use_case = :u "
+                                          "and version = :v"), {"u": USE_CASE, "v": promoted}).scalar()
+    assert [tuple(r) for r in shadow] == [(second["challenger_version"], flights_on(source, day))]
+    assert [tuple(r) for r in live] == [(promoted, flights_on(source, day))]
+    assert created_by == f"manual:{better.run_id}"
+
 
 def test_a_dry_run_decides_and_records_but_changes_nothing(source, weak_champion):
     before = get_champion(source, USE_CASE).version
