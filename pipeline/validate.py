@@ -42,7 +42,9 @@ GX_TYPES: dict[str, list[str]] = {
     "date": ["DATE"], "timestamp": ["TIMESTAMP WITHOUT TIME ZONE", "TIMESTAMP"],
     "timestamptz": ["TIMESTAMP WITH TIME ZONE"], "boolean": ["BOOLEAN"],
 }
-ALL_NULL_MOSTLY = 1e-9  # "not_be_null" with this `mostly` passes as soon as one value is present
+# "at least this share non-null" passes as soon as one value is present; the same expectation type as the
+# null-rate check, so GX computes the column's non-null count once for both
+ALL_NULL_MIN_SHARE = 1e-9
 _gx_import_lock = threading.Lock()
 
 
@@ -119,8 +121,8 @@ def builtin_expectations(uc: UseCase, ctx: GateContext) -> list[dict[str, Any]]:
             continue
         ceiling = v.null_rate_max.get(column, v.null_rate_max_default)
         if ceiling < 1.0:
-            checks.append(_check("all_null", uc, "expect_column_values_to_not_be_null",
-                                 column=column, mostly=ALL_NULL_MOSTLY))
+            checks.append(_check("all_null", uc, "expect_column_proportion_of_non_null_values_to_be_between",
+                                 column=column, min_value=ALL_NULL_MIN_SHARE))
             checks.append(_check("null_rate", uc, "expect_column_proportion_of_non_null_values_to_be_between",
                                  column=column, min_value=round(1.0 - ceiling, 6)))
     for column, (low, high) in v.ranges.items():
@@ -316,11 +318,13 @@ def _gx_context(docs_dir: Path | None) -> Any:
 
 
 def run_suite(url: str, table: str, definition: dict[str, Any], *, dataset: str = "batch",
-              run_name: str | None = None, docs_dir: Path | None = None) -> list[CheckResult]:
+              run_name: str | None = None, docs_dir: Path | None = None, examples: int = 0) -> list[CheckResult]:
     """Validate ``STAGING_SCHEMA.table`` against a suite definition inside Postgres; results in suite order.
 
     A fresh ephemeral GX context per call keeps contexts out of each other's threads. With ``docs_dir``
-    the run also updates the Data Docs site there.
+    the run also updates the Data Docs site there. ``examples``: how many unexpected values to fetch per
+    check; each costs GX an extra scan per check even when it passes, so the gate asks for them only in a
+    second pass over the checks that failed (:func:`with_examples`).
     """
     with _gx_import_lock:
         _quiet_gx()
@@ -359,7 +363,7 @@ def run_suite(url: str, table: str, definition: dict[str, Any], *, dataset: str 
         )
         checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
             name=f"batchscore_{dataset}", validation_definitions=[validation], actions=actions,
-            result_format="SUMMARY",
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": examples},
         ))
         outcome = checkpoint.run(run_id=RunIdentifier(run_name=run_name or dataset))
         [result] = list(outcome.run_results.values())
@@ -393,6 +397,24 @@ def run_suite(url: str, table: str, definition: dict[str, Any], *, dataset: str 
 
 
 # -------------------------------------------------------------------------------------------- the stages
+
+
+def with_examples(url: str, table: str, definition: dict[str, Any], checks: list[CheckResult],
+                  dataset: str) -> list[CheckResult]:
+    """Fetch a few unexpected values for the failed row-level checks (for the failure line), in one more pass
+    over those checks only."""
+    import dataclasses
+
+    failed = [i for i, c in enumerate(checks) if not c.success and c.unexpected_count and not c.error]
+    if not failed:
+        return checks
+    subset = make_definition(f"{definition['name']}_examples",
+                             [definition["expectations"][i] for i in failed], definition.get("meta", {}))
+    details = run_suite(url, table, subset, dataset=dataset, examples=5)
+    merged = list(checks)
+    for i, detail in zip(failed, details, strict=True):
+        merged[i] = dataclasses.replace(merged[i], partial_unexpected=detail.partial_unexpected)
+    return merged
 
 
 def gate_context(engine: Engine, uc: UseCase, score_date: dt.date) -> GateContext:
@@ -452,6 +474,7 @@ def validate_staged_batch(engine: Engine, uc: UseCase, score_date: dt.date, run_
     run_name = f"{score_date.isoformat()}__{run_id}"
     definition = suite_definition(uc, gate_context(engine, uc, score_date))
     checks = run_suite(url, tables.names["batch"], definition, run_name=run_name, docs_dir=docs)
+    checks = with_examples(url, tables.names["batch"], definition, checks, "batch")
     if uc.validation.freshness_sql:
         probe = make_definition(f"{uc.name}_freshness", freshness_expectations(uc), {"file": "built-in"})
         checks += run_suite(url, tables.names["freshness"], probe, dataset="freshness", run_name=run_name,
