@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import queue
+import threading
 import time
-from contextlib import closing
+from contextlib import closing, suppress
 from typing import Any
 
 import numpy as np
@@ -41,16 +43,20 @@ def predict_chunk(model: Any, frame: pd.DataFrame, uc: UseCase, threshold: float
     )
 
 
-class _ChunkedScorer:
-    """File-like sink for ``copy_expert``: psycopg2 hands over one row per ``write``."""
+_DONE = object()  # end of a queue
 
-    def __init__(self, model: Any, uc: UseCase, columns: list[str], threshold: float,
-                 writer: Any, target: str, chunk_rows: int, progress: Any) -> None:
-        self.model, self.uc, self.columns, self.threshold = model, uc, columns, threshold
-        self.writer, self.target, self.chunk_rows, self.progress = writer, target, chunk_rows, progress
+
+class _Aborted(Exception):
+    """Raised inside the COPY-out sink to stop reading when the scoring side failed."""
+
+
+class _ChunkSink:
+    """File-like sink for ``copy_expert``: psycopg2 hands over one row per ``write``; full chunks go to a
+    bounded queue (the reader waits when the scorer is behind, so memory stays flat)."""
+
+    def __init__(self, chunks: queue.Queue, chunk_rows: int, stop: threading.Event) -> None:
+        self.chunks, self.chunk_rows, self.stop = chunks, chunk_rows, stop
         self.rows: list[bytes] = []
-        self.scored = 0
-        self.chunks = 0
 
     def write(self, row: bytes) -> int:
         self.rows.append(row)
@@ -59,21 +65,107 @@ class _ChunkedScorer:
         return len(row)
 
     def flush(self) -> None:
-        if not self.rows:
+        while self.rows:
+            if self.stop.is_set():
+                raise _Aborted
+            try:
+                self.chunks.put(self.rows, timeout=0.5)
+                self.rows = []
+            except queue.Full:
+                continue
+
+
+def _in_thread(name: str, target: Any, errors: list[BaseException], *args: Any) -> threading.Thread:
+    def run() -> None:
+        try:
+            target(*args)
+        except _Aborted:
+            pass
+        except BaseException as exc:  # re-raised by the scoring thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def _put(q: queue.Queue, item: Any, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.5)
             return
-        frame = parse_copy_chunk(self.rows, self.columns, self.uc)
-        self.rows = []
-        scores = predict_chunk(self.model, frame, self.uc, self.threshold)
-        buffer = io.StringIO()
-        scores.to_csv(buffer, index=False, header=False)
-        buffer.seek(0)
-        with closing(self.writer.cursor()) as cur:
-            cur.copy_expert(
-                f"copy {self.target} (entity_id, score, predicted_label) from stdin with (format csv)", buffer
-            )
-        self.scored += len(scores)
-        self.chunks += 1
-        self.progress.update(len(scores))
+        except queue.Full:
+            continue
+
+
+def stream_scores(reader: Any, writer: Any, select_sql: str, target: str, columns: list[str], model: Any,
+                  uc: UseCase, threshold: float, chunk_rows: int, progress: Any) -> tuple[int, int]:
+    """COPY rows out (reader thread), predict chunk by chunk (this thread), COPY scores in (writer thread).
+
+    The database produces and consumes COPY data in its own processes, so the three overlap. Queues hold at
+    most two chunks each. Returns (rows scored, chunks); any failure stops the other two and is raised here.
+    """
+    chunks: queue.Queue = queue.Queue(maxsize=2)
+    outputs: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        sink = _ChunkSink(chunks, chunk_rows, stop)
+        try:
+            with closing(reader.cursor()) as cur:
+                cur.copy_expert(select_sql, sink)
+            sink.flush()
+        finally:
+            _put(chunks, _DONE, stop)
+
+    def write() -> None:
+        copy_in = f"copy {target} (entity_id, score, predicted_label) from stdin with (format csv)"
+        with closing(writer.cursor()) as cur:
+            while (item := outputs.get()) is not _DONE:
+                if stop.is_set():
+                    return
+                cur.copy_expert(copy_in, item)
+
+    reading = _in_thread("copy-out", read, errors)
+    writing = _in_thread("copy-in", write, errors)
+    scored = n_chunks = 0
+    try:
+        while True:
+            try:
+                item = chunks.get(timeout=0.5)
+            except queue.Empty:
+                if errors:
+                    break
+                continue
+            if item is _DONE:
+                break
+            scores = predict_chunk(model, parse_copy_chunk(item, columns, uc), uc, threshold)
+            buffer = io.StringIO()
+            scores.to_csv(buffer, index=False, header=False)
+            buffer.seek(0)
+            _put(outputs, buffer, stop)
+            scored += len(scores)
+            n_chunks += 1
+            progress.update(len(scores))
+            if errors:
+                break
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        if errors:
+            stop.set()
+        if stop.is_set():
+            with suppress(queue.Full):  # wake the writer if it waits for work; it sees `stop` and returns
+                outputs.put_nowait(_DONE)
+        else:
+            _put(outputs, _DONE, stop)
+        reading.join()
+        writing.join()
+    if errors:
+        raise errors[0]
+    return scored, n_chunks
 
 
 def score_features(
@@ -117,14 +209,12 @@ def score_features(
     try:
         with tqdm(total=expected, unit="rows", desc=f"score {score_date}", disable=show_progress is False
                   if show_progress is not None else None, leave=False) as progress:
-            sink = _ChunkedScorer(model, uc, columns, mv.threshold, writer, target, chunk_rows, progress)
-            with closing(reader.cursor()) as cur:
-                cur.copy_expert(
-                    f"copy (select {select_list} from {tables.features}) to stdout "  # noqa: S608
-                    "with (format csv, null '\\N')",
-                    sink,
-                )
-            sink.flush()
+            scored, n_chunks = stream_scores(
+                reader, writer,
+                f"copy (select {select_list} from {tables.features}) to stdout "  # noqa: S608
+                "with (format csv, null '\\N')",
+                target, columns, model, uc, mv.threshold, chunk_rows, progress,
+            )
         writer.commit()
         reader.commit()
     except BaseException:
@@ -135,19 +225,19 @@ def score_features(
         writer.close()
         reader.close()
 
-    if sink.scored != expected:
-        raise ScoringError(f"{uc.name} {score_date}: scored {sink.scored} rows but the batch has {expected}")
+    if scored != expected:
+        raise ScoringError(f"{uc.name} {score_date}: scored {scored} rows but the batch has {expected}")
     seconds = time.perf_counter() - started
-    rate = sink.scored / seconds if seconds > 0 else float("nan")
+    rate = scored / seconds if seconds > 0 else float("nan")
     log.info("scored %d rows with %s %s in %d chunks, %.2fs (%.0f rows/s)",
-             sink.scored, uc.name, mv.version, sink.chunks, seconds, rate)
+             scored, uc.name, mv.version, n_chunks, seconds, rate)
     return {
         "scores_table": target,
-        "rows": sink.scored,
+        "rows": scored,
         "model_version": mv.version,
         "model_sha256": mv.artifact_sha256,
         "threshold": mv.threshold,
-        "chunks": sink.chunks,
+        "chunks": n_chunks,
         "seconds": round(seconds, 3),
         "rows_per_second": round(rate, 1),
     }

@@ -160,3 +160,45 @@ def test_a_second_use_case_runs_from_config_and_sql_alone(source, monkeypatch):
     stages.run_all(day.isoformat(), "run-second-uc")
     count, _, _ = predictions_fingerprint(source, day, "batchscore.departure_disruption_predictions")
     assert count == flights_on(source, day)
+
+
+def test_a_failure_mid_stream_stops_the_copy_threads_and_raises(champion, source, usecase):
+    import threading
+
+    import numpy as np
+    from tqdm import tqdm
+
+    from pipeline.extract import extract_batch
+    from pipeline.features import build_features
+    from pipeline.score import stream_scores
+    from pipeline.staging import drop_staging, staging_tables
+
+    class BreaksOnThirdChunk:
+        calls = 0
+
+        def predict_proba(self, x):
+            BreaksOnThirdChunk.calls += 1
+            if BreaksOnThirdChunk.calls == 3:
+                raise RuntimeError("model blew up mid-stream")
+            return np.column_stack([np.full(len(x), 0.9), np.full(len(x), 0.1)])
+
+    day, run = dt.date(2013, 7, 16), "stream-failure"
+    extract_batch(source, usecase, day, run)
+    build_features(source, usecase, day, run)
+    tables = staging_tables(usecase.name, day, run)
+    threads_before = threading.active_count()
+    reader, writer = source.raw_connection(), source.raw_connection()
+    try:
+        with writer.cursor() as cur:
+            cur.execute("create temp table streamed (entity_id text, score double precision, predicted_label boolean)")
+        columns = ["entity_id", *usecase.feature_columns]
+        select = (f"copy (select {', '.join(columns)} from {tables.features}) to stdout "
+                  "with (format csv, null '\\N')")
+        with pytest.raises(RuntimeError, match="model blew up mid-stream"):
+            stream_scores(reader, writer, select, "streamed", columns, BreaksOnThirdChunk(), usecase, 0.5, 50,
+                          tqdm(disable=True))
+    finally:
+        reader.close()
+        writer.close()
+        drop_staging(source, tables)
+    assert threading.active_count() == threads_before
