@@ -42,9 +42,9 @@ GX_TYPES: dict[str, list[str]] = {
     "date": ["DATE"], "timestamp": ["TIMESTAMP WITHOUT TIME ZONE", "TIMESTAMP"],
     "timestamptz": ["TIMESTAMP WITH TIME ZONE"], "boolean": ["BOOLEAN"],
 }
-# "at least this share non-null" passes as soon as one value is present; the same expectation type as the
-# null-rate check, so GX computes the column's non-null count once for both
-ALL_NULL_MIN_SHARE = 1e-9
+# "not null" with this `mostly` passes as soon as one value is present (and, unlike a proportion check, on an
+# empty batch, which the row-count check reports on its own)
+ALL_NULL_MOSTLY = 1e-9
 _gx_import_lock = threading.Lock()
 
 
@@ -121,8 +121,8 @@ def builtin_expectations(uc: UseCase, ctx: GateContext) -> list[dict[str, Any]]:
             continue
         ceiling = v.null_rate_max.get(column, v.null_rate_max_default)
         if ceiling < 1.0:
-            checks.append(_check("all_null", uc, "expect_column_proportion_of_non_null_values_to_be_between",
-                                 column=column, min_value=ALL_NULL_MIN_SHARE))
+            checks.append(_check("all_null", uc, "expect_column_values_to_not_be_null",
+                                 column=column, mostly=ALL_NULL_MOSTLY))
             checks.append(_check("null_rate", uc, "expect_column_proportion_of_non_null_values_to_be_between",
                                  column=column, min_value=round(1.0 - ceiling, 6)))
     for column, (low, high) in v.ranges.items():

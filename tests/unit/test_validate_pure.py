@@ -142,8 +142,7 @@ def test_each_failure_kind_reads_as_one_plain_phrase():
     assert describe(check("expect_column_values_to_be_in_type_list", "distance", kind="column_type",
                           observed_value="TEXT", kwargs={"type_list": ["DOUBLE PRECISION"]})) == (
         "distance has type TEXT (declared DOUBLE PRECISION)")
-    assert describe(check("expect_column_proportion_of_non_null_values_to_be_between", "temp", kind="all_null",
-                          observed_value=0.0)) == "temp is entirely null"
+    assert describe(check("expect_column_values_to_not_be_null", "temp", kind="all_null")) == "temp is entirely null"
     assert describe(check("expect_column_proportion_of_non_null_values_to_be_between", "temp", kind="null_rate",
                           observed_value=0.6, kwargs={"min_value": 0.95})) == "temp null rate 40% above its ceiling 5%"
     unseen = check("expect_column_values_to_be_in_set", "carrier", kind="categories", unexpected_count=90,
