@@ -15,8 +15,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from pipeline.db import get_engine
-from pipeline.sqlfiles import qualified
-from pipeline.staging import STAGING_SCHEMA
 from pipeline.usecase import UseCase, load_usecase
 
 log = logging.getLogger(__name__)
@@ -39,10 +37,7 @@ def retrain_windows(uc: UseCase, cutoff: dt.date) -> dict[str, Any]:
 def _tables(uc: UseCase, run_id: str) -> dict[str, tuple[str, str]]:
     from pipeline.staging import training_tables
 
-    tables = training_tables(uc.name, run_id)
-    bare = tables["training"][1].replace("training_", "holdout_scores_")
-    tables["scores"] = (qualified(STAGING_SCHEMA, bare), bare)
-    return tables
+    return training_tables(uc.name, run_id)
 
 
 def build_training_set(cutoff: str, run_id: str, usecase: str | None = None) -> dict[str, Any]:

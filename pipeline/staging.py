@@ -50,6 +50,7 @@ def count_rows(engine: Engine, table: str) -> int:
 
 
 def training_tables(use_case: str, run_id: str) -> dict[str, tuple[str, str]]:
-    """(quoted qualified name, bare name) of a training run's training and holdout tables."""
+    """(quoted qualified name, bare name) of a training run's training, holdout and holdout-scores tables."""
     key = hashlib.sha256(f"{use_case}\0train\0{run_id}".encode()).hexdigest()[:12]
-    return {kind: (qualified(STAGING_SCHEMA, f"{kind}_{key}"), f"{kind}_{key}") for kind in ("training", "holdout")}
+    return {kind: (qualified(STAGING_SCHEMA, f"{kind}_{key}"), f"{kind}_{key}")
+            for kind in ("training", "holdout", "scores")}

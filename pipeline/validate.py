@@ -451,7 +451,7 @@ def record_results(engine: Engine, uc: UseCase, run_id: str, score_date: dt.date
             conn.execute(sa.text(load_sql("queries/insert_validation_result.sql")), rows)
 
 
-def _decide(engine: Engine, uc: UseCase, checks: list[CheckResult], subject: str) -> tuple[str, str | None, str | None]:
+def _decide(checks: list[CheckResult], subject: str) -> tuple[str, str | None, str | None]:
     warnings_line = failure_line(None, checks, "warning", subject=subject)
     if warnings_line:
         log.warning("%s", warnings_line.replace("validation failed", "validation warnings", 1))
@@ -481,7 +481,7 @@ def validate_staged_batch(engine: Engine, uc: UseCase, score_date: dt.date, run_
                             docs_dir=docs)
     record_results(engine, uc, run_id, score_date, definition["name"], checks)
     seconds = round(time.perf_counter() - started, 3)
-    status, reason, warnings_line = _decide(engine, uc, checks, score_date.isoformat())
+    status, reason, warnings_line = _decide(checks, score_date.isoformat())
     log.info("Data Docs: %s", docs / "index.html")
     summary = {"evaluated": len(checks), "failed": sum(not c.success for c in checks)}
     if reason:
@@ -510,7 +510,7 @@ def validate_training_table(engine: Engine, uc: UseCase, table: str, *, dataset:
     checks = run_suite(engine.url.render_as_string(hide_password=False), table, definition, dataset=dataset,
                        run_name=f"{dataset}__{run_id}", docs_dir=data_docs_dir())
     record_results(engine, uc, run_id, None, definition["name"], checks)
-    status, reason, warnings_line = _decide(engine, uc, checks, f"the {dataset} set of {uc.name}")
+    status, reason, warnings_line = _decide(checks, f"the {dataset} set of {uc.name}")
     if reason:
         raise ValidationFailed(reason)
     return {"status": status, "warnings": warnings_line, "seconds": round(time.perf_counter() - started, 3)}
