@@ -152,3 +152,23 @@ def test_each_failure_kind_reads_as_one_plain_phrase():
                           kwargs={"min_value": 462, "max_value": 1478})).startswith("row count 92 outside 462..1478")
     assert describe(check("expect_column_max_to_be_between", "days_behind", kind="freshness", observed_value=2)) == (
         "source data ends 2 day(s) before the score date")
+
+
+def test_the_data_docs_store_keeps_only_the_newest_results(tmp_path, monkeypatch):
+    import os
+
+    from pipeline.validate import prune_docs_store
+
+    monkeypatch.setenv("BATCHSCORE_HOME", str(tmp_path))
+    store = tmp_path / "gx" / "uncommitted" / "validations" / "suite"
+    files = []
+    for i in range(5):
+        path = store / f"run{i}" / "t" / "batch.json"
+        path.parent.mkdir(parents=True)
+        path.write_text("{}")
+        os.utime(path, (1_000_000 + i, 1_000_000 + i))
+        files.append(path)
+    assert prune_docs_store(keep=2) == 3
+    assert [p.exists() for p in files] == [False, False, False, True, True]
+    assert sorted(p.name for p in store.iterdir()) == ["run3", "run4"]  # emptied folders are gone too
+    assert prune_docs_store(keep=2) == 0
