@@ -310,13 +310,14 @@ def prune_docs_store(keep: int | None = None) -> int:
 
 
 def _gx_context(docs_dir: Path | None) -> Any:
-    """A new GX context for one validation. With ``docs_dir``, its stores live in files under
-    ``$BATCHSCORE_HOME/gx`` so that Data Docs keep every earlier validation (GX deletes the pages of results
-    its stores no longer hold); no connection string is ever written there."""
+    """A new GX context for one validation. With ``docs_dir``, its validation results are kept in files under
+    ``$BATCHSCORE_HOME/gx`` so that Data Docs keep earlier validations (GX deletes the pages of results its
+    store no longer holds); suites, definitions and checkpoints stay in memory (storing them in files costs
+    seconds per run). No connection string is ever written there."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
-        FilesystemStoreBackendDefaults,
+        InMemoryStoreBackendDefaults,
         ProgressBarsConfig,
     )
 
@@ -326,13 +327,18 @@ def _gx_context(docs_dir: Path | None) -> Any:
         docs_dir.mkdir(parents=True, exist_ok=True)
         prune_docs_store()
         config = DataContextConfig(
-            store_backend_defaults=FilesystemStoreBackendDefaults(root_directory=str(load_settings().home / "gx")),
+            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
             data_docs_sites={"batchscore": {
                 "class_name": "SiteBuilder",
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
                 "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
             }},
         )
+        config.stores[config.validation_results_store_name] = {
+            "class_name": "ValidationResultsStore",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                              "base_directory": str(load_settings().home / "gx" / "uncommitted" / "validations")},
+        }
         context = gx.get_context(mode="ephemeral", project_config=config)
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     return context
@@ -377,12 +383,11 @@ def run_suite(url: str, table: str, definition: dict[str, Any], *, dataset: str 
         actions: list[Any] = []
         if docs_dir is not None:
             actions.append(UpdateDataDocsAction(name="data_docs", site_names=["batchscore"]))
-        # add_or_update: with file stores the suite of an earlier run is already there under this name
-        suite = context.suites.add_or_update(suite)
-        validation = context.validation_definitions.add_or_update(
+        suite = context.suites.add(suite)
+        validation = context.validation_definitions.add(
             gx.ValidationDefinition(name=f"{definition['name']}_{dataset}", data=batch_definition, suite=suite)
         )
-        checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+        checkpoint = context.checkpoints.add(gx.Checkpoint(
             name=f"batchscore_{dataset}", validation_definitions=[validation], actions=actions,
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": examples},
         ))
