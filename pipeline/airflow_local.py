@@ -57,16 +57,19 @@ def ensure_airflow_db() -> None:
 
 _dags: dict[str, Any] = {}
 _param_defaults: dict[str, dict[str, Any]] = {}
+_declared_retries: dict[str, dict[str, int | None]] = {}
 
 
 def param_defaults(dag_id: str) -> dict[str, Any]:
     """The DAG's params as declared (pass all of them to every run: Airflow keeps the last run's values)."""
-    load_dag(dag_id, retries=None)
+    if dag_id not in _param_defaults:
+        load_dag(dag_id)
     return dict(_param_defaults[dag_id])
 
 
 def load_dag(dag_id: str, *, retries: int | None = 0) -> Any:
-    """The DAG object from ``dags/``; tasks get ``retries`` (0: a local run fails fast instead of sleeping)."""
+    """The DAG object from ``dags/``; tasks get ``retries`` (0: a local run fails fast instead of sleeping;
+    None: the retries the DAG file declares)."""
     ensure_airflow_db()
     if dag_id not in _dags:
         from airflow.dag_processing.dagbag import DagBag
@@ -80,11 +83,11 @@ def load_dag(dag_id: str, *, retries: int | None = 0) -> Any:
         dag = bag.dags[dag_id]
         # Param objects are resolved in place by each run: keep the pristine defaults to pass every time
         _param_defaults[dag_id] = dag.params.dump()
+        _declared_retries[dag_id] = {t.task_id: t.retries for t in dag.tasks}
         _dags[dag_id] = dag
     dag = _dags[dag_id]
-    if retries is not None:
-        for t in dag.tasks:
-            t.retries = retries
+    for t in dag.tasks:
+        t.retries = _declared_retries[dag_id][t.task_id] if retries is None else retries
     return dag
 
 

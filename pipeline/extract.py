@@ -10,8 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from pipeline.queries import batch_query
-from pipeline.sqlfiles import load_sql, strip_trailing_semicolon
+from pipeline.queries import batch_query, freshness_probe
 from pipeline.staging import StagingTables, drop_staging, staging_tables
 from pipeline.usecase import UseCase
 
@@ -64,9 +63,5 @@ def _materialise(engine: Engine, uc: UseCase, score_date: dt.date, tables: Stagi
         rows = int(conn.execute(sa.text(f"select count(*) from {tables.batch}")).scalar_one())  # noqa: S608
         conn.execute(sa.text(f"analyze {tables.batch}"))
         if uc.validation.freshness_sql:
-            conn.execute(
-                sa.text(load_sql("queries/freshness_probe.sql", probe=tables.freshness).replace(
-                    "/* freshness query */", strip_trailing_semicolon(uc.validation.freshness_sql))),
-                {"score_date": score_date},
-            )
+            conn.execute(sa.text(freshness_probe(uc, tables.freshness)), {"score_date": score_date})
     return rows

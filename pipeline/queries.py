@@ -22,6 +22,14 @@ def features_query(uc: UseCase, batch_relation: str) -> str:
     return f"with batch as (select * from {batch_relation} as b)\nselect * from (\n{features}\n) as features"  # noqa: S608
 
 
+def freshness_probe(uc: UseCase, probe_table: str) -> str:
+    """CREATE the run's freshness probe (binds ``:score_date``) from the use case's freshness query."""
+    from pipeline.sqlfiles import load_sql
+
+    freshness = strip_trailing_semicolon(uc.validation.freshness_sql or "")
+    return load_sql("queries/freshness_probe.sql", probe=probe_table).replace("/* freshness query */", freshness)
+
+
 def training_query(uc: UseCase) -> str:
     """Features joined to labels known at ``:known_at``, for score dates ``:date_from``..``:date_to``.
 

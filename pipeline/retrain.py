@@ -15,12 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from pipeline.db import get_engine
+from pipeline.staging import training_tables
 from pipeline.usecase import UseCase, load_usecase
 
 log = logging.getLogger(__name__)
-
-ACTORS = ("schedule", "manual", "rollback", "cli", "demo", "tests")
-
 
 def retrain_windows(uc: UseCase, cutoff: dt.date) -> dict[str, Any]:
     """Training and holdout windows as of ``cutoff`` (pure): the newest labelled day is
@@ -34,12 +32,6 @@ def retrain_windows(uc: UseCase, cutoff: dt.date) -> dict[str, Any]:
             "known_at": dt.datetime.combine(cutoff, dt.time(0), tzinfo=dt.UTC)}
 
 
-def _tables(uc: UseCase, run_id: str) -> dict[str, tuple[str, str]]:
-    from pipeline.staging import training_tables
-
-    return training_tables(uc.name, run_id)
-
-
 def build_training_set(cutoff: str, run_id: str, usecase: str | None = None) -> dict[str, Any]:
     """Step 1: materialise the point-in-time training and holdout sets as of ``cutoff`` in staging."""
     from pipeline.stages import parse_date
@@ -48,7 +40,7 @@ def build_training_set(cutoff: str, run_id: str, usecase: str | None = None) -> 
     engine, uc = get_engine(), load_usecase(usecase)
     day = parse_date(cutoff, what="cutoff_date")
     w = retrain_windows(uc, day)
-    tables = _tables(uc, run_id)
+    tables = training_tables(uc.name, run_id)
     rows = {
         kind: materialise_training_table(engine, uc, tables[kind][0], w[f"{prefix}_from"], w[f"{prefix}_to"],
                                          w["known_at"])
@@ -65,7 +57,7 @@ def validate_training_set(ts: dict[str, Any]) -> dict[str, Any]:
     from pipeline.validate import validate_training_table
 
     engine, uc = get_engine(), load_usecase(ts["usecase_ref"])
-    tables = _tables(uc, ts["run_id"])
+    tables = training_tables(uc.name, ts["run_id"])
     return {kind: validate_training_table(engine, uc, tables[kind][1], dataset=kind, run_id=ts["run_id"])["status"]
             for kind in ("training", "holdout")}
 
@@ -75,7 +67,7 @@ def train_challenger(ts: dict[str, Any], created_by: str = "schedule") -> dict[s
     from pipeline.train import _store_and_register, load_staged, train_model
 
     engine, uc = get_engine(), load_usecase(ts["usecase_ref"])
-    tables = _tables(uc, ts["run_id"])
+    tables = training_tables(uc.name, ts["run_id"])
     w = {k: dt.date.fromisoformat(v) for k, v in ts["windows"].items() if k != "known_at"}
     train, holdout = load_staged(engine, tables["training"][0]), load_staged(engine, tables["holdout"][0])
     result = train_model(train, holdout, uc)
@@ -97,7 +89,7 @@ def evaluate(ts: dict[str, Any], challenger: dict[str, Any]) -> dict[str, Any]:
     from pipeline.train import load_staged
 
     engine, uc = get_engine(), load_usecase(ts["usecase_ref"])
-    tables = _tables(uc, ts["run_id"])
+    tables = training_tables(uc.name, ts["run_id"])
     holdout = load_staged(engine, tables["holdout"][0])
     inputs = model_frame(holdout, uc)
     new = get_version(engine, uc.name, challenger["version"])
@@ -129,9 +121,10 @@ def decide(ts: dict[str, Any], evaluation: dict[str, Any], force: bool = False) 
     from pipeline.promotion import should_promote
 
     engine, uc = get_engine(), load_usecase(ts["usecase_ref"])
+    scores_table = training_tables(uc.name, ts["run_id"])["scores"][0]
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
-            f"select label, challenger_score, champion_score from {_tables(uc, ts['run_id'])['scores'][0]} "  # noqa: S608
+            f"select label, challenger_score, champion_score from {scores_table} "  # noqa: S608
             "order by score_date, entity_id")).all()
     y = np.array([r.label for r in rows], dtype=bool)
     challenger = np.array([r.challenger_score for r in rows], dtype=float)
@@ -216,7 +209,8 @@ def report(ts: dict[str, Any], challenger: dict[str, Any], decision: dict[str, A
 
 def _drop(engine: Any, uc: UseCase, run_id: str) -> None:
     with engine.begin() as conn:
-        conn.execute(sa.text("drop table if exists " + ", ".join(t[0] for t in _tables(uc, run_id).values())))
+        tables = ", ".join(quoted for quoted, _ in training_tables(uc.name, run_id).values())
+        conn.execute(sa.text(f"drop table if exists {tables}"))
 
 
 def run_retrain(cutoff: str, run_id: str, *, dry_run: bool = False, force: bool = False, actor: str = "cli",

@@ -83,17 +83,6 @@ def evaluate(y_true: np.ndarray, score: np.ndarray, threshold: float) -> dict[st
     return metrics
 
 
-def load_training_frame(
-    engine: Engine, uc: UseCase, date_from: dt.date, date_to: dt.date, known_at: dt.datetime
-) -> pd.DataFrame:
-    """Features and labels for score dates in [date_from, date_to], labels known at ``known_at``."""
-    with engine.connect() as conn:
-        frame = pd.read_sql(
-            sa.text(training_query(uc)),
-            conn,
-            params={"date_from": date_from, "date_to": date_to, "known_at": known_at},
-        )
-    return frame
 
 
 def stage_and_validate(engine: Engine, uc: UseCase, dataset: str, table: tuple[str, str], date_from: dt.date,

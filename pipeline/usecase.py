@@ -113,10 +113,6 @@ class UseCase:
         return self.name if self.path == project_root() / "usecases" / f"{self.name}.toml" else str(self.path)
 
     @property
-    def validation_suite(self) -> str:
-        return self.validation.suite
-
-    @property
     def feature_columns(self) -> tuple[str, ...]:
         """Model inputs in the order the model sees them: categoricals first, then numerics."""
         return self.categorical + self.numeric

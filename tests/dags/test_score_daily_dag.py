@@ -68,12 +68,12 @@ def test_schedule_and_run_policy(dag):
     assert dag.timetable.expression == "0 22 * * *"
     assert dag.catchup is False and dag.max_active_runs == 1
     assert "batchscore" in dag.tags and "score_daily" in dag.doc_md
-    fresh = airflow_local.load_dag("score_daily", retries=None)  # the configured values, not the local override
-    task = fresh.get_task("score")
-    assert task.retries >= 0
+    declared = airflow_local.load_dag("score_daily", retries=None)  # as the DAG file declares them
+    task = declared.get_task("score")
+    assert task.retries == 2
     assert task.retry_exponential_backoff and task.max_retry_delay == timedelta(minutes=20)
     assert task.on_failure_callback
-    airflow_local.load_dag("score_daily")  # back to fail-fast for the runs below
+    assert airflow_local.load_dag("score_daily").get_task("score").retries == 0  # local runs fail fast
 
 
 def test_score_date_param_is_a_typed_optional_date(dag):
