@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from pipeline import stages
-from pipeline.airflow_support import fail_fast_on_rejection, record_task_failure
+from pipeline.airflow_support import AlertNotifier, fail_fast_on_rejection, record_task_failure
 
 DOC = """
 ### score_daily: nightly batch scoring
@@ -21,9 +21,15 @@ predictions to `batchscore.predictions`, where BI tools read them.
 | `extract` | runs the use case's batch query for the score date into a run-scoped staging table |
 | `validate` | the fail-closed Great Expectations gate, executed inside Postgres; a critical failure stops the run |
 | `build_features` | derives the model inputs with the use case's feature query, in Postgres |
+| `measure_drift` | compares the inputs with the champion's training data (PSI, null rates, unseen categories) |
 | `score` | streams the features through the champion in chunks (COPY out, predict, COPY in) |
 | `shadow_score` | scores the challenger in trial, if any (`[shadow]`), for `shadow_predictions` only |
 | `publish` | in one transaction: the date's predictions (and shadow scores) and the `scoring_runs` row |
+| `monitor` | drift of the scores, performance of past dates whose labels arrived, alerts, the BI views |
+| `refresh_report` | rewrites the HTML report (`$BATCHSCORE_HOME/reports/<use case>.html`; path in the log) |
+
+**Alerts** (a failed task, validation warnings, drift, degraded performance) go to the task log, and to the
+webhook or e-mail of the Airflow connection `batchscore_alerts` when it exists; each breach is sent once.
 
 **Score date.** Scheduled runs score the day after the end of their data interval (the run of the evening
 of D scores D + 1). To (re-)score a given day, trigger with the `score_date` param (YYYY-MM-DD).
@@ -42,7 +48,7 @@ Re-runs replace that date's predictions; they never duplicate them, and a failed
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=20),
-        "on_failure_callback": record_task_failure,
+        "on_failure_callback": [record_task_failure, AlertNotifier(on="failure")],
     },
     params={
         "score_date": Param(
@@ -76,6 +82,10 @@ def score_daily():
         return stages.build_features(batch)
 
     @task
+    def measure_drift(batch: dict) -> dict:
+        return stages.measure_drift(batch)
+
+    @task
     def score(batch: dict) -> dict:
         return stages.score(batch)
 
@@ -87,14 +97,26 @@ def score_daily():
     def publish(batch: dict, validation: dict, features: dict, scores: dict, shadow: dict) -> dict:
         return stages.publish(batch, validation, features, scores, shadow)
 
+    @task(on_success_callback=AlertNotifier(on="monitor"))
+    def monitor(batch: dict) -> dict:
+        return stages.monitor(batch)
+
+    @task
+    def refresh_report(batch: dict) -> dict:
+        return stages.refresh_report(batch)
+
     batch = extract()
     validation = validate(batch)
     features = build_features(batch)
     validation >> features
+    drift = measure_drift(batch)
     scores = score(batch)
     shadow = shadow_score(batch)
-    features >> [scores, shadow]
-    publish(batch, validation, features, scores, shadow)
+    features >> [drift, scores, shadow]
+    published = publish(batch, validation, features, scores, shadow)
+    drift >> published
+    monitored = monitor(batch)
+    published >> monitored >> refresh_report(batch)
 
 
 score_daily()

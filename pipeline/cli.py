@@ -42,9 +42,13 @@ def cmd_db(args: argparse.Namespace) -> int:
         print(url.render_as_string(hide_password=False) if args.show_password else redact(url))
     elif args.action == "migrate":
         from pipeline.db import get_engine
+        from pipeline.usecase import load_usecase
+        from pipeline.views import ensure_bi_views
 
-        applied = migrate(get_engine())
+        engine = get_engine()
+        applied = migrate(engine)
         print("applied: " + ", ".join(applied) if applied else "schema up to date")
+        print("BI views: " + ", ".join(ensure_bi_views(engine, load_usecase(None))))
     elif args.action == "stop":
         print("embedded PostgreSQL stopped" if stop_embedded() else "embedded PostgreSQL was not running")
     else:  # status
@@ -170,6 +174,47 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from pipeline.monitor import build_missing_reference, monitor_date
+    from pipeline.stages import parse_date
+    from pipeline.usecase import load_usecase
+
+    engine, uc = _engine(), load_usecase(args.usecase)
+    if args.reference:
+        built = build_missing_reference(engine, uc, args.reference)
+        print(f"{uc.name} {built['version']}: drift reference built from {built['training_rows']:,} training and "
+              f"{built['holdout_rows']:,} holdout rows")
+    if args.date:
+        result = monitor_date(engine, uc, parse_date(args.date, what="--date"))
+        print(f"{uc.name} {result['score_date']} (run {result['run_id']}, model {result['model_version']}): "
+              f"drifted: {', '.join(result['drifted_features']) or 'none'}; score PSI {result['score_psi']}; "
+              f"performance recomputed for {result['performance_updated']}; new alerts: {result['alerts_total']}")
+        for alert in result["new_alerts"]:
+            print(f"  [{alert['kind']}] {alert['message']}")
+    if not (args.date or args.reference):
+        print("nothing to do: give --date (monitor a published date) and/or --reference VERSION", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline.report import write_report
+    from pipeline.stages import parse_date
+    from pipeline.usecase import load_usecase
+
+    engine, uc = _engine(), load_usecase(args.usecase)
+    path = write_report(
+        engine, uc,
+        date_from=parse_date(args.date_from, what="--from") if args.date_from else None,
+        date_to=parse_date(args.date_to, what="--to") if args.date_to else None,
+        output=Path(args.output) if args.output else None,
+    )
+    print(path)
+    return 0
+
+
 def cmd_airflow(args: argparse.Namespace) -> int:
     from pipeline import airflow_local
 
@@ -229,6 +274,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("docs", help="where the validation Data Docs are (index.html)")
     p.add_argument("--open", action="store_true", help="open them in a browser")
     p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("monitor", help="drift, performance with the labels known now, alerts, for a published date")
+    p.add_argument("--date", help="a published score date YYYY-MM-DD")
+    p.add_argument("--reference", metavar="VERSION", help="build the drift reference of a version trained without one")
+    p.add_argument("--usecase", help="use case name or TOML path")
+    p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser("report", help="write the HTML report (plots embedded) and print its path")
+    p.add_argument("--from", dest="date_from", help="first score date YYYY-MM-DD (default: 30 days before --to)")
+    p.add_argument("--to", dest="date_to", help="last score date YYYY-MM-DD (default: the latest published)")
+    p.add_argument("--output", help="file to write (default: $BATCHSCORE_HOME/reports/<use case>.html)")
+    p.add_argument("--usecase", help="use case name or TOML path")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("airflow", help="Airflow standalone (UI + scheduler) on the same database")
     p.add_argument("--port", type=int, default=int(os.environ.get("BATCHSCORE_AIRFLOW_PORT", "8080")))

@@ -58,6 +58,17 @@ def redact(url: URL | str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+_URL_CREDENTIALS = re.compile(r"([a-zA-Z][\w+.-]*://[^:/@\s]+:)[^@\s]+@")
+
+
+def redact_text(text: str) -> str:
+    """Free text (an error message) with passwords of URLs in it, and the configured one, masked."""
+    text = _URL_CREDENTIALS.sub(r"\1***@", text)
+    url = load_settings().database_url
+    password = make_url(url).password if url else None
+    return text.replace(password, "***") if password else text
+
+
 def start_embedded(pgdata: Path, *, cleanup_mode: str | None = None) -> URL:
     """Start (or attach to) an embedded PostgreSQL in ``pgdata``; return a URL for its ``batchscore`` database.
 
@@ -197,6 +208,10 @@ def migrate(engine: Engine | None = None) -> list[str]:
                 )
             applied_now.append(path.name)
             log.info("applied migration %s", path.name)
+        from pipeline.views import apply_global_views, grant_bi_access
+
+        apply_global_views(conn)  # views are re-created from their files on every migrate
+        grant_bi_access(conn)
     return applied_now
 
 

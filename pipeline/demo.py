@@ -23,6 +23,17 @@ order by p.score desc
 limit 10;"""
 
 
+MONITORING_QUERY = """\
+select s.score_date, p.label_count, p.positive_count, p.average_precision, p.roc_auc, p.status,
+       (select string_agg(distinct d.feature, ', ' order by d.feature) from batchscore.v_drift d
+         where d.use_case = :u and d.score_date = s.score_date and d.status = 'drift') as drifted
+from (select day::date as score_date
+      from generate_series(cast(:f as date), cast(:t as date), interval '1 day') as days(day)) as s
+left join batchscore.v_model_performance p
+  on p.use_case = :u and p.score_date = s.score_date and p.role = 'champion'
+order by s.score_date"""
+
+
 def night_summary(engine: Any, run_id: str) -> dict[str, Any]:
     """What one run published, from the ledger and the predictions table."""
     with engine.connect() as conn:
@@ -31,7 +42,9 @@ def night_summary(engine: Any, run_id: str) -> dict[str, Any]:
                 """
                 select r.score_date, r.status, r.rows_out, r.model_version, r.timings, r.reason,
                        (select avg(p.predicted_label::int) from batchscore.predictions p
-                         where p.score_date = r.score_date and p.run_id = r.run_id) as flagged_share
+                         where p.score_date = r.score_date and p.run_id = r.run_id) as flagged_share,
+                       (select count(distinct d.feature) from batchscore.drift_metrics d
+                         where d.run_id = r.run_id and d.status = 'drift') as drifted
                 from batchscore.scoring_runs r
                 where r.run_id = :r
                 order by r.id desc limit 1
@@ -40,6 +53,19 @@ def night_summary(engine: Any, run_id: str) -> dict[str, Any]:
             {"r": run_id},
         ).one_or_none()
     return dict(row._mapping) if row is not None else {}
+
+
+def print_monitoring(engine: Any, uc: Any, first: dt.date, last: dt.date) -> None:
+    """The demo nights as the BI views show them: drift and, with the labels known now, performance."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(MONITORING_QUERY), {"u": uc.name, "f": first, "t": last}).fetchall()
+    print("\nmonitoring (batchscore.v_drift, batchscore.v_model_performance; labels known now):")
+    print(f"{'night':<12}{'labels':>8}{'cancelled':>10}{'avg prec':>10}{'ROC AUC':>9}{'status':>14}  drifted inputs")
+    for r in rows:
+        ap = "-" if r.average_precision is None else f"{r.average_precision:.3f}"
+        auc = "-" if r.roc_auc is None else f"{r.roc_auc:.3f}"
+        print(f"{r.score_date!s:<12}{r.label_count or 0:>8,}{r.positive_count or 0:>10,}{ap:>10}{auc:>9}"
+              f"{r.status or 'no labels':>14}  {r.drifted or '-'}")
 
 
 def run_demo(nights: int | None = None) -> int:
@@ -81,7 +107,8 @@ def run_demo(nights: int | None = None) -> int:
     first = uc.demo_first_night or uc.holdout_to + dt.timedelta(days=1)
     count = nights or uc.demo_nights
     print(f"\nscoring {count} nights through Airflow (score_daily, dag.test), from {first}:")
-    header = f"{'night':<12}{'status':<10}{'rows scored':>12}{'flagged':>9}  {'model':<7}{'seconds':>8}"
+    header = (f"{'night':<12}{'status':<10}{'rows scored':>12}{'flagged':>9}  {'model':<7}{'drifted':>8}"
+              f"{'seconds':>9}")
     print(header)
     print("-" * len(header))
     failures = 0
@@ -92,10 +119,10 @@ def run_demo(nights: int | None = None) -> int:
         if outcome.succeeded and info.get("status") == "succeeded":
             flagged = f"{float(info['flagged_share']):.1%}"
             print(f"{day!s:<12}{'ok':<10}{info['rows_out']:>12,}{flagged:>9}  "
-                  f"{info['model_version']:<7}{outcome.seconds:>8.1f}")
+                  f"{info['model_version']:<7}{info['drifted']:>8}{outcome.seconds:>9.1f}")
         else:
             failures += 1
-            print(f"{day!s:<12}{outcome.state:<10}{'-':>12}{'-':>9}  {'-':<7}{outcome.seconds:>8.1f}")
+            print(f"{day!s:<12}{outcome.state:<10}{'-':>12}{'-':>9}  {'-':<7}{'-':>8}{outcome.seconds:>9.1f}")
             print(f"    {outcome.reason or ', '.join(outcome.failed_tasks)}")
 
     cutoff = first + dt.timedelta(days=count)
@@ -115,6 +142,11 @@ def run_demo(nights: int | None = None) -> int:
               f"{'FLAGGED' if row.flagged else ''}")
     if len(top) > 5:
         print("    ...")
+    print_monitoring(engine, uc, first, first + dt.timedelta(days=count - 1))
+    from pipeline.report import write_report
+
+    report = write_report(engine, uc, date_from=first, date_to=first + dt.timedelta(days=count - 1))
+    print(f"\nreport (plots embedded, open it in a browser): {report}")
     print(f"\nconnect: {redact(url.set(drivername='postgresql'))}")
     if not settings.database_url:
         print("the embedded server keeps running for your queries; `batchscore db stop` stops it")

@@ -46,3 +46,12 @@ def training_query(uc: UseCase) -> str:
         "join labels using (entity_id, score_date)\n"
         "where labels.label_known_at <= cast(:known_at as timestamptz)"
     )
+
+
+def labelled_scores_query(uc: UseCase, scored_table: str) -> str:
+    """Scores of ``scored_table`` (predictions or shadow scores, a quoted name) joined to the labels known at
+    ``:as_of``, for score dates ``:date_from``..``:date_to``."""
+    from pipeline.sqlfiles import load_sql
+
+    labels = strip_trailing_semicolon(uc.labels_sql)
+    return load_sql("queries/labelled_scores.sql", scored=scored_table).replace("/* labels query */", labels)

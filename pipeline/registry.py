@@ -186,6 +186,7 @@ def register_version(
     hyperparameters: dict[str, Any],
     holdout_metrics: dict[str, Any],
     threshold: float,
+    drift_reference: dict[str, Any] | None = None,
     make_champion_if_none: bool = True,
     lineage: dict[str, Any] | None = None,
 ) -> ModelVersion:
@@ -216,13 +217,13 @@ def register_version(
                     use_case, version, status, created_by, train_from, train_to, holdout_from, holdout_to,
                     train_rows, holdout_rows, features, hyperparameters, holdout_metrics, threshold,
                     artifact_path, artifact_sha256, sklearn_version, python_version, code_version,
-                    cutoff_date, labels_known_at, label_definition)
+                    cutoff_date, labels_known_at, label_definition, drift_reference)
                 values (
                     :use_case, :version, :status, :created_by, :train_from, :train_to, :holdout_from,
                     :holdout_to, :train_rows, :holdout_rows, cast(:features as jsonb),
                     cast(:hyperparameters as jsonb), cast(:holdout_metrics as jsonb), :threshold,
                     :artifact_path, :artifact_sha256, :sklearn_version, :python_version, :code_version,
-                    :cutoff_date, :labels_known_at, :label_definition)
+                    :cutoff_date, :labels_known_at, :label_definition, cast(:drift_reference as jsonb))
                 """
             ),
             {
@@ -233,6 +234,7 @@ def register_version(
                 "artifact_path": artifact_path, "artifact_sha256": artifact_sha256,
                 "sklearn_version": sklearn.__version__, "python_version": platform.python_version(),
                 "code_version": code_version(),
+                "drift_reference": json.dumps(drift_reference, allow_nan=False) if drift_reference else None,
                 "cutoff_date": None, "labels_known_at": None, "label_definition": None, **(lineage or {}),
             },
         )

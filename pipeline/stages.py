@@ -93,6 +93,25 @@ def build_features(batch: dict[str, Any]) -> dict[str, Any]:
     return build(engine, uc, day, batch["run_id"])
 
 
+def measure_drift(batch: dict[str, Any]) -> dict[str, Any]:
+    """Stage 3b: compare the run's features with the champion's training reference (``drift_metrics``)."""
+    from pipeline.drift import MissingReferenceError, measure_feature_drift
+    from pipeline.monitor import build_missing_reference
+    from pipeline.registry import get_champion
+    from pipeline.staging import staging_tables
+
+    engine, uc, day = _context(batch["usecase_ref"], batch["score_date"])
+    mv = get_champion(engine, uc.name)
+    features = staging_tables(uc.name, day, batch["run_id"]).features
+    try:
+        summary = measure_feature_drift(engine, uc, day, batch["run_id"], features, mv.version)
+    except MissingReferenceError:
+        log.warning("%s %s has no drift reference yet; building it from its training windows", uc.name, mv.version)
+        build_missing_reference(engine, uc, mv.version)
+        summary = measure_feature_drift(engine, uc, day, batch["run_id"], features, mv.version)
+    return {**summary, "model_version": mv.version}
+
+
 def score(batch: dict[str, Any]) -> dict[str, Any]:
     """Stage 4: stream the features through the champion model into the run's scores table."""
     from pipeline.score import score_features
@@ -132,6 +151,25 @@ def publish(batch: dict[str, Any], validation: dict[str, Any], features: dict[st
     )
 
 
+def monitor(batch: dict[str, Any]) -> dict[str, Any]:
+    """Stage 6: after publishing, the score's drift, performance of past dates with new labels, alerts once
+    per breach, and the BI views."""
+    from pipeline.monitor import monitor_date
+
+    engine, uc, day = _context(batch["usecase_ref"], batch["score_date"])
+    return monitor_date(engine, uc, day)
+
+
+def refresh_report(batch: dict[str, Any]) -> dict[str, Any]:
+    """Stage 7: rewrite the use case's HTML report (the last 30 published dates up to the score date)."""
+    from pipeline.report import write_report
+
+    engine, uc, day = _context(batch["usecase_ref"], batch["score_date"])
+    path = write_report(engine, uc, date_to=day)
+    log.info("report for %s written to %s", uc.name, path)
+    return {"path": str(path)}
+
+
 def record_failure(score_date: str, run_id: str, reason: str, usecase: str | None = None) -> None:
     """Ledger row ``failed`` for a run that broke before publishing (validation rejections record their own)."""
     from pipeline.publish import record_unpublished_run
@@ -141,7 +179,7 @@ def record_failure(score_date: str, run_id: str, reason: str, usecase: str | Non
 
 
 def run_all(score_date: str, run_id: str, usecase: str | None = None) -> dict[str, Any]:
-    """All five stages in order, in this process (``batchscore score``): the DAG without Airflow."""
+    """Every stage in order, in this process (``batchscore score``): the DAG without Airflow (no report)."""
     from pipeline.validate import ValidationFailed
 
     started = time.perf_counter()
@@ -149,13 +187,16 @@ def run_all(score_date: str, run_id: str, usecase: str | None = None) -> dict[st
         batch = extract(score_date, run_id, usecase)
         validation = validate(batch)
         features = build_features(batch)
+        drift = measure_drift(batch)
         scores = score(batch)
         shadow = shadow_score(batch)
         published = publish(batch, validation, features, scores, shadow)
+        monitored = monitor(batch)
     except ValidationFailed:
         raise
     except Exception as exc:
         record_failure(score_date, run_id, f"{type(exc).__name__}: {exc}", usecase)
         raise
     return {"score_date": batch["score_date"], "rows": published["rows"], "model_version": scores["model_version"],
-            "rows_per_second": scores["rows_per_second"], "seconds": round(time.perf_counter() - started, 2)}
+            "rows_per_second": scores["rows_per_second"], "drifted_features": drift["drifted"],
+            "new_alerts": monitored["alerts_total"], "seconds": round(time.perf_counter() - started, 2)}

@@ -131,6 +131,7 @@ class TrainingResult:
     holdout_rows: int
     metrics: dict[str, float]
     seconds: float
+    drift_reference: dict[str, Any] | None = None  # what monitoring compares nightly batches with
 
 
 def train_model(train: pd.DataFrame, holdout: pd.DataFrame, uc: UseCase) -> TrainingResult:
@@ -142,11 +143,15 @@ def train_model(train: pd.DataFrame, holdout: pd.DataFrame, uc: UseCase) -> Trai
     y_train = train["label"].astype(bool).to_numpy()
     if y_train.all() or not y_train.any():
         raise TrainingError(f"{uc.name}: the training window has only one class; widen it")
+    from pipeline.drift import build_reference
+
     model = make_pipeline(uc)
-    model.fit(model_frame(train, uc), y_train)
+    features = model_frame(train, uc)
+    model.fit(features, y_train)
     score = model.predict_proba(model_frame(holdout, uc))[:, 1]
     metrics = evaluate(holdout["label"].astype(bool).to_numpy(), score, uc.threshold)
-    return TrainingResult(model, len(train), len(holdout), metrics, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return TrainingResult(model, len(train), len(holdout), metrics, seconds, build_reference(features, score, uc))
 
 
 def describe_features(model: Any, uc: UseCase) -> dict[str, Any]:
@@ -220,6 +225,7 @@ def _store_and_register(engine: Engine, uc: UseCase, result: TrainingResult, cre
         hyperparameters={"random_state": uc.random_state, **uc.hyperparameters},
         holdout_metrics={**result.metrics, "fit_seconds": round(result.seconds, 2)},
         threshold=uc.threshold,
+        drift_reference=result.drift_reference,
         make_champion_if_none=make_champion_if_none,
         lineage={"labels_known_at": label_cutoff(uc.holdout_to), "label_definition": label_definition(uc),
                  **(lineage or {})},

@@ -78,6 +78,23 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    """``[monitoring]``: when drift and performance count as breaches, and how much evidence that needs."""
+
+    psi_threshold: float = 0.25             # population stability index per feature and for the score
+    null_rate_delta_threshold: float = 0.10  # absolute change of a feature's null share vs training
+    unseen_share_threshold: float = 0.02     # share of categories the model never saw
+    min_rows: int = 200                      # below this a batch is reported but not judged
+    bins: int = 10                           # quantile bins of the numeric references
+    performance_lookback_days: int = 28      # score dates whose labels are (re)joined every night
+    min_labels: int = 200                    # a date's performance is judged from this many labels...
+    min_positives: int = 5                   # ...of which at least this many positive
+    min_average_precision_ratio: float = 0.6  # degraded below this share of the version's holdout AP
+    min_roc_auc: float = 0.7                 # degraded below this ROC AUC
+    ignore_features: tuple[str, ...] = ()    # features not compared (e.g. constant within a nightly batch)
+
+
+@dataclass(frozen=True)
 class UseCase:
     """A declared scoring use case (see ``usecases/flight_cancellation.toml`` for a documented example)."""
 
@@ -105,6 +122,8 @@ class UseCase:
     shadow_table: str = "shadow_predictions"
     demo_first_night: dt.date | None = None
     demo_nights: int = 7
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    views_prefix: str = "v_"
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -229,6 +248,9 @@ def parse_usecase(raw: dict[str, Any], path: Path) -> UseCase:
     nights = get("demo.nights", int, 7)
     if nights < 1:
         raise UseCaseError(f"{path}: 'demo.nights' must be at least 1")
+    monitoring = parse_monitoring(get, path, categorical + numeric)
+    views_prefix = get("output.views_prefix", str, f"v_{name}_")
+    ident("output.views_prefix", f"{views_prefix}daily_summary", "view name")
 
     return UseCase(
         name=name,
@@ -257,6 +279,8 @@ def parse_usecase(raw: dict[str, Any], path: Path) -> UseCase:
         shadow_table=ident("output.shadow_table", get("output.shadow_table", str, "shadow_predictions"), "table name"),
         demo_first_night=date("demo.first_night", None),
         demo_nights=nights,
+        monitoring=monitoring,
+        views_prefix=views_prefix,
         raw=raw,
     )
 
@@ -386,3 +410,31 @@ def parse_retraining(get: Any, path: Path) -> RetrainingConfig:
     if shadow not in ("none", "latest_rejected") and not re.match(r"^v[0-9]+$", shadow):
         raise UseCaseError(f"{path}: 'shadow.challenger' must be none, latest_rejected or a version like v3")
     return RetrainingConfig(weeks["train_weeks"], weeks["holdout_weeks"], delay, rule, shadow)
+
+
+def parse_monitoring(get: Any, path: Path, features: tuple[str, ...]) -> MonitoringConfig:
+    """``[monitoring]`` with its defaults; every value is checked and an error names the key."""
+    defaults = MonitoringConfig()
+    values: dict[str, Any] = {}
+    ratios = ("psi_threshold", "null_rate_delta_threshold", "unseen_share_threshold",
+              "min_average_precision_ratio", "min_roc_auc")
+    for key in ratios:
+        value = float(get(f"monitoring.{key}", (int, float), getattr(defaults, key)))
+        upper = 10.0 if key == "psi_threshold" else 1.0
+        if not 0.0 < value <= upper:
+            raise UseCaseError(f"{path}: 'monitoring.{key}' must lie in (0, {upper:g}], got {value}")
+        values[key] = value
+    for key, lowest in (("min_rows", 1), ("bins", 2), ("performance_lookback_days", 1), ("min_labels", 1),
+                        ("min_positives", 1)):
+        value = get(f"monitoring.{key}", int, getattr(defaults, key))
+        if isinstance(value, bool) or value < lowest:
+            raise UseCaseError(f"{path}: 'monitoring.{key}' must be an integer of at least {lowest}, got {value!r}")
+        values[key] = value
+    if values["bins"] > 50:
+        raise UseCaseError(f"{path}: 'monitoring.bins' must be at most 50, got {values['bins']}")
+    ignored = get("monitoring.ignore_features", list, [])
+    unknown = [f for f in ignored if f not in features]
+    if unknown:
+        raise UseCaseError(f"{path}: 'monitoring.ignore_features' names columns that are not features: "
+                           f"{', '.join(map(str, unknown))}")
+    return MonitoringConfig(**values, ignore_features=tuple(ignored))

@@ -1,0 +1,162 @@
+"""Performance once labels arrive: join the labels known by now to past predictions and shadow scores.
+
+Every night the score dates of the last ``performance_lookback_days`` are looked at. A date (per model version
+and role) is recomputed only when its labels or its published run changed since the last computation (a
+fingerprint of both is stored), so late labels update a date and nothing else is redone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pipeline.queries import labelled_scores_query
+from pipeline.sqlfiles import load_sql, qualified
+from pipeline.usecase import UseCase
+
+log = logging.getLogger(__name__)
+
+ROLES = ("champion", "shadow")
+
+
+@dataclass(frozen=True)
+class Performance:
+    """Metrics of one (score date, model version, role) from its labelled scores."""
+
+    label_count: int
+    positive_count: int
+    flagged_count: int
+    threshold: float
+    average_precision: float | None
+    roc_auc: float | None
+    brier: float
+    precision_at_threshold: float | None
+    recall_at_threshold: float | None
+
+
+def compute_performance(labels: np.ndarray, scores: np.ndarray, threshold: float) -> Performance:
+    """Average precision, ROC AUC, Brier score, precision and recall at the threshold (pure).
+
+    AP and AUC need both classes; precision needs a flagged row and recall a positive one: otherwise None.
+    """
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+    y = np.asarray(labels, dtype=bool)
+    p = np.asarray(scores, dtype="float64")
+    if len(y) == 0:
+        raise ValueError("no labelled scores to compute performance from")
+    if len(y) != len(p):
+        raise ValueError(f"{len(y)} labels but {len(p)} scores")
+    flagged = p >= threshold
+    both_classes = 0 < y.sum() < len(y)
+    true_positives = int((flagged & y).sum())
+    return Performance(
+        label_count=int(len(y)),
+        positive_count=int(y.sum()),
+        flagged_count=int(flagged.sum()),
+        threshold=float(threshold),
+        average_precision=float(average_precision_score(y, p)) if both_classes else None,
+        roc_auc=float(roc_auc_score(y, p)) if both_classes else None,
+        brier=float(brier_score_loss(y, p, pos_label=True)),
+        precision_at_threshold=true_positives / int(flagged.sum()) if flagged.any() else None,
+        recall_at_threshold=true_positives / int(y.sum()) if y.any() else None,
+    )
+
+
+def judge(perf: Performance, holdout_ap: float | None, uc: UseCase) -> str:
+    """``insufficient`` (too few labels or positives), ``degraded`` (below the floors) or ``ok``."""
+    cfg = uc.monitoring
+    if perf.label_count < cfg.min_labels or perf.positive_count < cfg.min_positives:
+        return "insufficient"
+    if perf.roc_auc is not None and perf.roc_auc < cfg.min_roc_auc:
+        return "degraded"
+    if (holdout_ap is not None and perf.average_precision is not None
+            and perf.average_precision < cfg.min_average_precision_ratio * holdout_ap):
+        return "degraded"
+    return "ok"
+
+
+def scored_table(uc: UseCase, role: str) -> str:
+    """The table holding a role's scores: the predictions (champion) or the shadow scores."""
+    from pipeline.publish import PREDICTIONS_SCHEMA
+
+    return qualified(PREDICTIONS_SCHEMA, uc.predictions_table if role == "champion" else uc.shadow_table)
+
+
+def _holdout_average_precision(engine: Engine, uc: UseCase) -> dict[str, float | None]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("select version, (holdout_metrics ->> 'average_precision')::float8 as ap "
+                    "from batchscore.model_versions where use_case = :u"),
+            {"u": uc.name},
+        )
+        return {r.version: r.ap for r in rows}
+
+
+def update_performance(engine: Engine, uc: UseCase, end_date: dt.date, *, as_of: dt.datetime | None = None
+                       ) -> list[dict[str, Any]]:
+    """(Re)compute the performance of every score date in the lookback window ending at ``end_date`` whose
+    labels or published run changed; return the rows written (dicts, for alerting)."""
+    as_of = as_of or dt.datetime.now(dt.UTC)
+    date_from = end_date - dt.timedelta(days=uc.monitoring.performance_lookback_days - 1)
+    window = {"date_from": date_from, "date_to": end_date, "as_of": as_of}
+    with engine.connect() as conn:
+        stored = {
+            (r.score_date, r.model_version, r.role): r.labels_fingerprint
+            for r in conn.execute(
+                sa.text("select score_date, model_version, role, labels_fingerprint from batchscore.model_performance "
+                        "where use_case = :u and score_date between :f and :t"),
+                {"u": uc.name, "f": date_from, "t": end_date},
+            )
+        }
+    holdout_ap = _holdout_average_precision(engine, uc)
+    written: list[dict[str, Any]] = []
+    upsert = sa.text(load_sql("queries/upsert_model_performance.sql"))
+    for role in ROLES:
+        table = scored_table(uc, role)
+        if not _table_exists(engine, table):
+            continue
+        labelled = labelled_scores_query(uc, table)
+        with engine.connect() as conn:
+            fingerprints = conn.execute(
+                sa.text(f"with labelled as ({labelled}) "  # noqa: S608 (composed from project SQL files)
+                        "select score_date, model_version, min(run_id) as run_id, count(*) || ':' || "
+                        "sum(hashtext(entity_id || ':' || label::text || ':' || run_id)::bigint) as fingerprint "
+                        "from labelled group by score_date, model_version"),
+                window,
+            ).all()
+        for row in fingerprints:
+            key = (row.score_date, row.model_version, role)
+            if stored.get(key) == row.fingerprint:
+                continue
+            with engine.connect() as conn:
+                data = conn.execute(
+                    sa.text(f"with labelled as ({labelled}) "  # noqa: S608
+                            "select score, label, threshold from labelled "
+                            "where score_date = :d and model_version = :v"),
+                    {**window, "d": row.score_date, "v": row.model_version},
+                ).all()
+            scores = np.array([r.score for r in data], dtype="float64")
+            labels = np.array([r.label for r in data], dtype=bool)
+            perf = compute_performance(labels, scores, float(data[0].threshold))
+            record = {"use_case": uc.name, "score_date": row.score_date, "model_version": row.model_version,
+                      "role": role, "run_id": row.run_id, **asdict(perf),
+                      "status": judge(perf, holdout_ap.get(row.model_version), uc),
+                      "labels_fingerprint": row.fingerprint}
+            with engine.begin() as conn:
+                conn.execute(upsert, record)
+            written.append(record)
+    if written:
+        log.info("performance recomputed for %d (date, version, role) with new labels", len(written))
+    return written
+
+
+def _table_exists(engine: Engine, table: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("select to_regclass(:t) is not null"), {"t": table}).scalar_one()
