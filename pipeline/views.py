@@ -95,7 +95,7 @@ def _set_bi_password(conn: Connection, role: str) -> None:
     verifier = scram_sha256_verifier(password)
     if not re.fullmatch(r"SCRAM-SHA-256\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+", verifier):
         raise RuntimeError("could not derive a SCRAM verifier for the BI role")
-    conn.execute(sa.text(f"alter role {role} with login password '{verifier}'"))
+    conn.exec_driver_sql(f"alter role {role} with login password '{verifier}'")  # ':' in it is no bind param
 
 
 def scram_sha256_verifier(password: str, *, salt: bytes | None = None, iterations: int = 4096) -> str:

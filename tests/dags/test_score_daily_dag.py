@@ -52,16 +52,18 @@ def test_retrain_weekly_is_wired_and_scheduled_weekly():
     assert set(dag.params.keys()) == {"cutoff_date", "dry_run", "force"}
 
 
-def test_tasks_are_chained_extract_validate_features_score_publish(dag):
-    assert set(dag.task_ids) == {"extract", "validate", "build_features", "score", "shadow_score", "publish"}
+def test_tasks_are_chained_extract_validate_features_score_publish_monitor_report(dag):
+    assert set(dag.task_ids) == {"extract", "validate", "build_features", "measure_drift", "score", "shadow_score",
+                                 "publish", "monitor", "refresh_report"}
     downstream = {t: set(dag.get_task(t).downstream_task_ids) for t in dag.task_ids}
     assert downstream["extract"] >= {"validate"}
     assert "build_features" in downstream["validate"]
-    assert {"score", "shadow_score"} <= downstream["build_features"]
-    assert downstream["score"] == {"publish"}
-    assert downstream["publish"] == set()
+    assert {"score", "shadow_score", "measure_drift"} <= downstream["build_features"]
+    assert downstream["score"] == {"publish"} and downstream["measure_drift"] == {"publish"}
     assert set(dag.get_task("publish").upstream_task_ids) == {"extract", "validate", "build_features", "score",
-                                                               "shadow_score"}
+                                                               "shadow_score", "measure_drift"}
+    assert downstream["publish"] == {"monitor"}
+    assert downstream["monitor"] == {"refresh_report"} and downstream["refresh_report"] == set()
 
 
 def test_schedule_and_run_policy(dag):

@@ -1,0 +1,114 @@
+"""Drift metrics from counts: PSI by hand, shifted vs unchanged features, small batches not judged."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.drift import (
+    MissingReferenceError,
+    build_reference,
+    categorical_reference,
+    check_reference,
+    compare_batch,
+    compare_categorical,
+    compare_numeric,
+    numeric_reference,
+    population_stability_index,
+)
+from pipeline.usecase import MonitoringConfig, load_usecase
+
+CFG = MonitoringConfig(psi_threshold=0.25, min_rows=200)
+
+
+def bucket_counts(values, edges):
+    """What Postgres' width_bucket(x, edges) grouping returns, computed with numpy (None: nulls)."""
+    values = np.asarray(values, dtype=float)
+    present = values[~np.isnan(values)]
+    buckets = np.searchsorted(np.asarray(edges), present, side="right")
+    counts = {int(b): int(n) for b, n in zip(*np.unique(buckets, return_counts=True), strict=True)}
+    nulls = int(np.isnan(values).sum())
+    return {**counts, **({None: nulls} if nulls else {})}
+
+
+def test_psi_matches_the_formula_computed_by_hand():
+    # (0.9 - 0.5) ln(0.9 / 0.5) + (0.1 - 0.5) ln(0.1 / 0.5) = 0.4 * 0.58779 + 0.4 * 1.60944
+    assert population_stability_index([0.5, 0.5], [0.9, 0.1]) == pytest.approx(0.878890, abs=1e-6)
+    assert population_stability_index([0.2, 0.3, 0.5], [0.2, 0.3, 0.5]) == 0.0
+
+
+def test_psi_of_an_empty_bin_stays_finite():
+    assert np.isfinite(population_stability_index([0.5, 0.5, 0.0], [0.4, 0.4, 0.2]))
+
+
+def test_psi_refuses_bins_that_do_not_line_up():
+    with pytest.raises(ValueError, match="same bins"):
+        population_stability_index([0.5, 0.5], [0.2, 0.3, 0.5])
+
+
+def test_numeric_reference_bins_follow_width_bucket_semantics():
+    ref = numeric_reference(pd.Series([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10, None, None]), bins=5)
+    assert ref["null_rate"] == pytest.approx(2 / 12)
+    assert ref["rows"] == 10
+    assert ref["edges"] == [pytest.approx(2.8), pytest.approx(4.6), pytest.approx(6.4), pytest.approx(8.2)]
+    assert ref["shares"] == [pytest.approx(0.2)] * 5 and sum(ref["shares"]) == pytest.approx(1.0)
+
+
+def test_a_shifted_numeric_feature_drifts_and_an_unchanged_one_does_not():
+    rng = np.random.default_rng(7)
+    ref = numeric_reference(pd.Series(rng.normal(0, 1, 20_000)), bins=10)
+    same = compare_numeric("x", ref, bucket_counts(rng.normal(0, 1, 2_000), ref["edges"]), CFG)
+    shifted = compare_numeric("x", ref, bucket_counts(rng.normal(1.5, 1, 2_000), ref["edges"]), CFG)
+    psi_same = next(m for m in same if m.metric == "psi")
+    psi_shifted = next(m for m in shifted if m.metric == "psi")
+    assert psi_same.status == "ok" and psi_same.value < 0.05
+    assert psi_shifted.status == "drift" and psi_shifted.value > 1.0
+    assert psi_shifted.threshold == 0.25 and psi_shifted.sample_rows == 2_000 and psi_shifted.reference_rows == 20_000
+
+
+def test_a_batch_smaller_than_min_rows_is_measured_but_not_judged():
+    rng = np.random.default_rng(3)
+    ref = numeric_reference(pd.Series(rng.normal(0, 1, 5_000)), bins=10)
+    tiny = compare_numeric("x", ref, bucket_counts(rng.normal(5, 1, 50), ref["edges"]), CFG)
+    assert {m.status for m in tiny} == {"insufficient"}
+    assert next(m for m in tiny if m.metric == "psi").value > 1.0
+
+
+def test_a_null_rate_jump_is_flagged():
+    ref = numeric_reference(pd.Series(np.arange(1000, dtype=float)), bins=10)
+    values = np.where(np.arange(1000) % 2 == 0, np.nan, np.arange(1000, dtype=float))
+    metrics = {m.metric: m for m in compare_numeric("x", ref, bucket_counts(values, ref["edges"]), CFG)}
+    assert metrics["null_rate_delta"].value == pytest.approx(0.5) and metrics["null_rate_delta"].status == "drift"
+
+
+def test_categorical_drift_counts_unseen_categories_and_pools_rare_ones():
+    ref = categorical_reference(pd.Series(["a"] * 500 + ["b"] * 499 + ["rare"]))
+    assert ref["categories"] == ["a", "b"] and ref["shares"][-1] == pytest.approx(0.001)
+    counts = {"a": 250, "b": 250, "new": 100, None: 10}
+    metrics = {m.metric: m for m in compare_categorical("c", ref, counts, {"a", "b", "rare"}, CFG)}
+    assert metrics["unseen_share"].value == pytest.approx(100 / 600, abs=1e-6) and metrics["unseen_share"].status == "drift"
+    assert metrics["psi"].status == "drift"
+    unchanged = {m.metric: m for m in compare_categorical("c", ref, {"a": 300, "b": 300}, {"a", "b"}, CFG)}
+    assert unchanged["psi"].status == "ok" and unchanged["unseen_share"].value == 0.0
+
+
+def test_ignored_features_are_not_compared():
+    uc = load_usecase("flight_cancellation")
+    assert "day_of_week" in uc.monitoring.ignore_features
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({c: rng.normal(0, 1, 500) for c in uc.numeric}
+                         | {c: rng.choice(["x", "y"], 500) for c in uc.categorical})
+    reference = build_reference(frame, rng.uniform(0, 1, 500), uc)
+    numeric = {c: bucket_counts(frame[c], reference["numeric"][c]["edges"]) for c in uc.numeric}
+    categorical = {c: frame[c].value_counts().to_dict() for c in uc.categorical}
+    features = {m.feature for m in compare_batch(reference, numeric, categorical, {}, uc)}
+    assert features == set(uc.feature_columns) - set(uc.monitoring.ignore_features)
+    everything = dataclasses.replace(uc, monitoring=dataclasses.replace(uc.monitoring, ignore_features=()))
+    assert {m.feature for m in compare_batch(reference, numeric, categorical, {}, everything)} == set(uc.feature_columns)
+
+
+def test_a_version_without_reference_gets_an_error_that_says_how_to_build_it():
+    uc = load_usecase("flight_cancellation")
+    with pytest.raises(MissingReferenceError, match="batchscore monitor --reference v3"):
+        check_reference(None, uc, "v3")
