@@ -123,6 +123,10 @@ def update_performance(engine: Engine, uc: UseCase, end_date: dt.date, *, as_of:
         if not _table_exists(engine, table):
             continue
         labelled = labelled_scores_query(uc, table)
+        with engine.begin() as conn:
+            # fresh statistics: a just-published date is invisible to stale ones, and the planner then
+            # picks a nested loop that takes seconds instead of milliseconds
+            conn.execute(sa.text(f"analyze {table}"))
         with engine.connect() as conn:
             fingerprints = conn.execute(
                 sa.text(f"with labelled as ({labelled}) "  # noqa: S608 (composed from project SQL files)
@@ -140,7 +144,8 @@ def update_performance(engine: Engine, uc: UseCase, end_date: dt.date, *, as_of:
                     sa.text(f"with labelled as ({labelled}) "  # noqa: S608
                             "select score, label, threshold from labelled "
                             "where score_date = :d and model_version = :v"),
-                    {**window, "d": row.score_date, "v": row.model_version},
+                    {**window, "date_from": row.score_date, "date_to": row.score_date, "d": row.score_date,
+                     "v": row.model_version},
                 ).all()
             scores = np.array([r.score for r in data], dtype="float64")
             labels = np.array([r.label for r in data], dtype=bool)

@@ -1,6 +1,6 @@
 -- Scores joined to the outcomes known by :as_of, for score dates :date_from..:date_to.
 -- grain: one row per scored (score_date, entity_id, model_version) whose label is known.
-with labels as (
+with labels as materialized (  -- computed once: the planner misjudges fresh predictions and loops otherwise
 /* labels query */
 )
 select
