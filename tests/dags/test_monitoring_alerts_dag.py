@@ -19,7 +19,7 @@ TOKEN = "hook-token-5d1c"
 class Recorder(BaseHTTPRequestHandler):
     received: list[dict] = []
 
-    def do_POST(self):  # noqa: N802 (http.server's name)
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.received.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
         self.send_response(204)

@@ -161,7 +161,8 @@ def test_the_bi_role_reads_the_views_and_cannot_touch_the_tables(source, champio
             "create or replace view batchscore.v_drift as select 1 as x",
         ]
         for statement in forbidden:
-            with reader.connect() as conn, pytest.raises(sa.exc.ProgrammingError, match=r"permission denied|must be owner"):
+            denied = pytest.raises(sa.exc.ProgrammingError, match=r"permission denied|must be owner")
+            with reader.connect() as conn, denied:
                 conn.execute(sa.text(statement))
     finally:
         reader.dispose()
@@ -230,3 +231,16 @@ def test_the_report_loads_in_headless_chromium_without_errors(report_file, tmp_p
                           capture_output=True, text=True, timeout=120)
     assert snap.returncode == 0 and shot.exists(), snap.stderr[-2000:]
     assert len(Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20) or []) > 50  # rendered plots
+
+
+def test_the_scram_verifier_is_the_one_postgres_computes(source):
+    from pipeline.views import scram_sha256_verifier
+
+    role = f"scram_probe_{uuid.uuid4().hex[:8]}"
+    with source.begin() as conn:
+        conn.exec_driver_sql("set local password_encryption = 'scram-sha-256'")
+        conn.exec_driver_sql(f"create role {role} password 'probe-Password-1'")
+        stored = conn.execute(sa.text("select rolpassword from pg_authid where rolname = :r"), {"r": role}).scalar()
+        conn.exec_driver_sql(f"drop role {role}")
+    iterations, salt = re.match(r"SCRAM-SHA-256\$(\d+):([^$]+)\$", stored).groups()
+    assert scram_sha256_verifier("probe-Password-1", salt=base64.b64decode(salt), iterations=int(iterations)) == stored

@@ -87,7 +87,8 @@ def test_categorical_drift_counts_unseen_categories_and_pools_rare_ones():
     assert ref["categories"] == ["a", "b"] and ref["shares"][-1] == pytest.approx(0.001)
     counts = {"a": 250, "b": 250, "new": 100, None: 10}
     metrics = {m.metric: m for m in compare_categorical("c", ref, counts, {"a", "b", "rare"}, CFG)}
-    assert metrics["unseen_share"].value == pytest.approx(100 / 600, abs=1e-6) and metrics["unseen_share"].status == "drift"
+    unseen = metrics["unseen_share"]
+    assert unseen.value == pytest.approx(100 / 600, abs=1e-6) and unseen.status == "drift"
     assert metrics["psi"].status == "drift"
     unchanged = {m.metric: m for m in compare_categorical("c", ref, {"a": 300, "b": 300}, {"a", "b"}, CFG)}
     assert unchanged["psi"].status == "ok" and unchanged["unseen_share"].value == 0.0
@@ -105,7 +106,8 @@ def test_ignored_features_are_not_compared():
     features = {m.feature for m in compare_batch(reference, numeric, categorical, {}, uc)}
     assert features == set(uc.feature_columns) - set(uc.monitoring.ignore_features)
     everything = dataclasses.replace(uc, monitoring=dataclasses.replace(uc.monitoring, ignore_features=()))
-    assert {m.feature for m in compare_batch(reference, numeric, categorical, {}, everything)} == set(uc.feature_columns)
+    compared = {m.feature for m in compare_batch(reference, numeric, categorical, {}, everything)}
+    assert compared == set(uc.feature_columns)
 
 
 def test_a_version_without_reference_gets_an_error_that_says_how_to_build_it():

@@ -124,3 +124,27 @@ def test_row_count_band_must_straddle_one():
     raw["validation"]["row_count_band"] = [1.2, 1.5]
     with pytest.raises(UseCaseError, match="row_count_band"):
         parse_usecase(raw, path)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("psi_threshold", 0, r"'monitoring.psi_threshold' must lie in \(0, 10\]"),
+    ("min_rows", 0, r"'monitoring.min_rows' must be an integer of at least 1"),
+    ("bins", 80, r"'monitoring.bins' must be at most 50"),
+    ("ignore_features", ["day_of_week", "no_such_column"], r"'monitoring.ignore_features' names columns that are "
+                                                          r"not features: no_such_column"),
+    ("min_roc_auc", "high", r"'monitoring.min_roc_auc' must be int or float"),
+])
+def test_a_bad_monitoring_setting_names_its_key(key, value, message):
+    raw, path = _raw()
+    raw["monitoring"][key] = value
+    with pytest.raises(UseCaseError, match=message):
+        parse_usecase(raw, path)
+
+
+def test_views_prefix_must_make_valid_view_names():
+    raw, path = _raw()
+    raw["output"]["views_prefix"] = "BI views "
+    with pytest.raises(UseCaseError, match="output.views_prefix"):
+        parse_usecase(raw, path)
+    del raw["output"]["views_prefix"]
+    assert parse_usecase(raw, path).views_prefix == "v_flight_cancellation_"
