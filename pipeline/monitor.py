@@ -73,6 +73,7 @@ def monitor_date(engine: Engine, uc: UseCase, score_date: dt.date, *, as_of: dt.
     Returns a small dict for XCom, including the new alerts (at most 50, with the total) for the notifier.
     """
     run = published_run(engine, uc, score_date)
+    ensure_reference(engine, uc, run["model_version"])
     prune_unpublished_drift(engine, uc, score_date, run["run_id"])
     score_drift = measure_score_drift(engine, uc, score_date, run["run_id"], predictions_table(uc),
                                       run["model_version"])
@@ -102,6 +103,17 @@ def monitor_date(engine: Engine, uc: UseCase, score_date: dt.date, *, as_of: dt.
         "new_alerts": [a.as_dict() for a in new[:MAX_ALERTS_IN_XCOM]],
         "views": views,
     }
+
+
+def ensure_reference(engine: Engine, uc: UseCase, version: str) -> None:
+    """Build the version's drift reference when it has none (versions registered before monitoring existed)."""
+    from pipeline.drift import MissingReferenceError, load_reference
+
+    try:
+        load_reference(engine, uc, version)
+    except MissingReferenceError:
+        log.warning("%s %s has no drift reference yet; building it from its training windows", uc.name, version)
+        build_missing_reference(engine, uc, version)
 
 
 def build_missing_reference(engine: Engine, uc: UseCase, version: str) -> dict[str, Any]:

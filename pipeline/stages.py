@@ -95,20 +95,16 @@ def build_features(batch: dict[str, Any]) -> dict[str, Any]:
 
 def measure_drift(batch: dict[str, Any]) -> dict[str, Any]:
     """Stage 3b: compare the run's features with the champion's training reference (``drift_metrics``)."""
-    from pipeline.drift import MissingReferenceError, measure_feature_drift
-    from pipeline.monitor import build_missing_reference
+    from pipeline.drift import measure_feature_drift
+    from pipeline.monitor import ensure_reference
     from pipeline.registry import get_champion
     from pipeline.staging import staging_tables
 
     engine, uc, day = _context(batch["usecase_ref"], batch["score_date"])
     mv = get_champion(engine, uc.name)
     features = staging_tables(uc.name, day, batch["run_id"]).features
-    try:
-        summary = measure_feature_drift(engine, uc, day, batch["run_id"], features, mv.version)
-    except MissingReferenceError:
-        log.warning("%s %s has no drift reference yet; building it from its training windows", uc.name, mv.version)
-        build_missing_reference(engine, uc, mv.version)
-        summary = measure_feature_drift(engine, uc, day, batch["run_id"], features, mv.version)
+    ensure_reference(engine, uc, mv.version)
+    summary = measure_feature_drift(engine, uc, day, batch["run_id"], features, mv.version)
     return {**summary, "model_version": mv.version}
 
 

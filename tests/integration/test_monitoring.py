@@ -244,3 +244,21 @@ def test_the_scram_verifier_is_the_one_postgres_computes(source):
         conn.exec_driver_sql(f"drop role {role}")
     iterations, salt = re.match(r"SCRAM-SHA-256\$(\d+):([^$]+)\$", stored).groups()
     assert scram_sha256_verifier("probe-Password-1", salt=base64.b64decode(salt), iterations=int(iterations)) == stored
+
+
+def test_a_version_without_reference_gets_the_same_one_rebuilt_from_its_windows(source, champion, usecase):
+    from pipeline.monitor import ensure_reference
+
+    def stored():
+        with source.connect() as conn:
+            return conn.execute(sa.text("select drift_reference from batchscore.model_versions "
+                                        "where use_case = :u and version = :v"),
+                                {"u": usecase.name, "v": champion.version}).scalar_one()
+
+    original = stored()
+    assert original["rows"] > 1000 and set(original["numeric"]) == set(usecase.numeric)
+    with source.begin() as conn:
+        conn.execute(sa.text("update batchscore.model_versions set drift_reference = null "
+                             "where use_case = :u and version = :v"), {"u": usecase.name, "v": champion.version})
+    ensure_reference(source, usecase, champion.version)
+    assert stored() == original  # same point-in-time sets, same artifact: the very same reference
