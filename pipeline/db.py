@@ -208,8 +208,9 @@ def migrate(engine: Engine | None = None) -> list[str]:
                 )
             applied_now.append(path.name)
             log.info("applied migration %s", path.name)
-        from pipeline.views import apply_global_views, grant_bi_access
+        from pipeline.views import apply_global_views, grant_bi_access, lock_views
 
+        lock_views(conn)
         apply_global_views(conn)  # views are re-created from their files on every migrate
         grant_bi_access(conn)
     return applied_now

@@ -51,7 +51,8 @@ class ReportData:
     drift: pd.DataFrame
     performance: pd.DataFrame
     promotions: pd.DataFrame
-    alerts: pd.DataFrame
+    alerts: pd.DataFrame           # the latest 25
+    alerts_total: int = 0
     champion: dict[str, Any] = field(default_factory=dict)
 
 
@@ -106,6 +107,9 @@ def load_report_data(engine: Engine, uc: UseCase, date_from: dt.date | None = No
         alerts = _frame(conn, "select raised_at, kind, score_date, message from batchscore.alerts "
                               "where use_case = :u and (score_date between :f and :t or score_date is null) "
                               "order by raised_at desc limit 25", window)
+        alerts_total = conn.execute(
+            sa.text("select count(*) from batchscore.alerts where use_case = :u "
+                    "and (score_date between :f and :t or score_date is null)"), window).scalar_one()
         champion = conn.execute(
             sa.text("select version, created_at, holdout_metrics from batchscore.model_versions "
                     "where use_case = :u and status = 'champion'"), window).mappings().one_or_none()
@@ -113,7 +117,7 @@ def load_report_data(engine: Engine, uc: UseCase, date_from: dt.date | None = No
         raise ReportError(f"{uc.name}: no published predictions between {date_from} and {date_to}")
     return ReportData(uc.name, uc.description, date_from, date_to, daily,
                       bands.pivot_table(index="score_date", columns="band", values="n", fill_value=0),
-                      drift, performance, promotions, alerts, dict(champion or {}))
+                      drift, performance, promotions, alerts, int(alerts_total), dict(champion or {}))
 
 
 # --- plots (pure: data in, PNG bytes out) ------------------------------------------------------------------------
@@ -359,7 +363,7 @@ def render_html(data: ReportData, threshold: float | None, psi_threshold: float)
         ("champion", str(champion), False),
         ("dates with drift", f"{drifted_dates} of {len(daily)}", drifted_dates > 0),
         ("latest labelled AP", latest_ap, False),
-        ("alerts in period", f"{len(data.alerts)}", len(data.alerts) > 0),
+        ("alerts in period", f"{data.alerts_total}", data.alerts_total > 0),
     ]
     kpi_html = "".join(f'<div class="kpi{" warn" if warn else ""}"><b>{html.escape(v)}</b>'
                        f"<span>{html.escape(k)}</span></div>" for k, v, warn in kpis)
@@ -392,7 +396,9 @@ def render_html(data: ReportData, threshold: float | None, psi_threshold: float)
         "mean_score": lambda v: f"{v:.3f}", "run_seconds": lambda v: f"{v:.1f} s",
         "drifted_metrics": lambda v: str(int(v)), "validation_warnings": lambda v: str(int(v))})]
     if not data.alerts.empty:
-        body += ["<h2>Latest alerts</h2>", _table(data.alerts[["raised_at", "kind", "message"]], {
+        more = data.alerts_total > len(data.alerts)
+        shown = f" (the latest {len(data.alerts)} of {data.alerts_total})" if more else ""
+        body += [f"<h2>Latest alerts{html.escape(shown)}</h2>", _table(data.alerts[["raised_at", "kind", "message"]], {
             "raised_at": lambda v: pd.Timestamp(v).strftime("%Y-%m-%d %H:%M")})]
     body.append("<footer>batchscore: the numbers come from the BI views (batchscore.v_*) of this database.</footer>")
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(data.use_case)} '

@@ -28,6 +28,13 @@ BI_PASSWORD_ENV = "BATCHSCORE_BI_PASSWORD"
 SCHEMA = "batchscore"
 GLOBAL_VIEWS = ("v_drift", "v_model_performance", "v_promotions")
 USECASE_VIEWS = ("latest_predictions", "daily_summary")  # named <views_prefix><name> per use case
+VIEWS_LOCK_KEY = 7_146_005
+
+
+def lock_views(conn: Connection) -> None:
+    """Serialise view and grant changes: two concurrent CREATE OR REPLACE VIEW or GRANT statements on the same
+    object fail with "tuple concurrently updated" (two use cases finishing their night at once)."""
+    conn.execute(sa.text("select pg_advisory_xact_lock(:k)"), {"k": VIEWS_LOCK_KEY})
 
 
 def quote_name_literal(name: str) -> str:
@@ -115,6 +122,7 @@ def scram_sha256_verifier(password: str, *, salt: bytes | None = None, iteration
 def ensure_bi_views(engine: Engine, uc: UseCase) -> list[str]:
     """Every BI view (the use case's and the shared ones) and the BI role's grants; returns the view names."""
     with engine.begin() as conn:
+        lock_views(conn)
         apply_global_views(conn)
         apply_usecase_views(conn, uc)
         grant_bi_access(conn)

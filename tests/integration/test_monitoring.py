@@ -262,3 +262,4 @@ def test_a_version_without_reference_gets_the_same_one_rebuilt_from_its_windows(
                              "where use_case = :u and version = :v"), {"u": usecase.name, "v": champion.version})
     ensure_reference(source, usecase, champion.version)
     assert stored() == original  # same point-in-time sets, same artifact: the very same reference
+
