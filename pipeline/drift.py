@@ -2,22 +2,26 @@
 
 At training time :func:`build_reference` summarises the training set (quantile bins of every numeric feature,
 the shares of the frequent categories, null rates) and the holdout scores; the summary is stored with the
-model version. Every night the batch is binned in Postgres with the same edges and compared:
+model version. Every night the batch is binned with the same edges and compared:
 
 - ``psi``: population stability index over the non-null values (numeric bins or categories; the score);
 - ``null_rate_delta``: absolute change of the null share;
 - ``unseen_share``: share of the batch's categories the model never saw.
 
-A metric of a batch with fewer than ``min_rows`` usable rows is stored with status ``insufficient`` and never
-alerts: a small batch cannot tell drift from noise.
+Batches above ``sample_rows`` are measured on a uniform random sample of about that many rows (repeatable, so a
+re-run measures the same rows): one scan in Postgres, the binning in numpy. A metric of a batch with fewer than
+``min_rows`` usable rows is stored with status ``insufficient`` and never alerts: a small batch cannot tell
+drift from noise.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import logging
 import math
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +55,7 @@ class MissingReferenceError(DriftReferenceError):
 
 def numeric_reference(values: pd.Series, bins: int) -> dict[str, Any]:
     """Quantile edges of the non-null values and the share of each bin; bins are ``edges[i-1] <= x < edges[i]``
-    (the semantics of PostgreSQL's ``width_bucket`` with a thresholds array)."""
+    (numpy's ``searchsorted(..., side="right")``, as :func:`numeric_counts` bins the nightly batch)."""
     numbers = pd.to_numeric(values, errors="coerce").astype("float64")
     present = numbers.dropna().to_numpy()
     null_rate = float(1.0 - len(present) / len(numbers)) if len(numbers) else 0.0
@@ -207,51 +211,51 @@ def check_reference(reference: Any, uc: UseCase, version: str) -> dict[str, Any]
 
 # --- Postgres (thin I/O) -------------------------------------------------------------------------------------
 
-def _numeric_counts_sql(table: str, reference: dict[str, Any], columns: tuple[str, ...],
-                        where: str = "") -> tuple[str, dict]:
-    """One scan of ``table``: per numeric column, row counts per ``width_bucket`` index (nulls: NULL).
-    ``where``: a fixed condition with bind parameters (never user text)."""
-    values: list[str] = []
-    params: dict[str, Any] = {}
-    for i, column in enumerate(columns):
-        params[f"f{i}"] = column
-        params[f"e{i}"] = reference["numeric"][column]["edges"] or [0.0]
-        values.append(f"(:f{i}, width_bucket(t.{quote_ident(column)}::float8, cast(:e{i} as float8[])))")
-    # identifiers validated and quoted; edges and names are bind parameters
-    sql = (f"select f.feature, f.bucket, count(*) from {table} as t "  # noqa: S608
-           f"cross join lateral (values {', '.join(values)}) as f(feature, bucket) {where} group by 1, 2")
-    return sql, params
+def sample_percent(rows: int, max_rows: int) -> float | None:
+    """TABLESAMPLE percentage that yields about ``max_rows`` of ``rows``; None: read every row."""
+    return None if rows <= max_rows else 100.0 * max_rows / rows
 
 
-def _categorical_counts_sql(table: str, columns: tuple[str, ...]) -> tuple[str, dict]:
-    values, params = [], {}
-    for i, column in enumerate(columns):
-        params[f"f{i}"] = column
-        values.append(f"(:f{i}, t.{quote_ident(column)}::text)")
-    sql = (f"select f.feature, f.value, count(*) from {table} as t "  # noqa: S608
-           f"cross join lateral (values {', '.join(values)}) as f(feature, value) group by 1, 2")
-    return sql, params
-
-
-def count_batch(engine: Engine, table: str, reference: dict[str, Any], uc: UseCase) -> tuple[dict, dict]:
-    """Bucket counts of the numeric features and value counts of the categorical ones, computed in Postgres."""
-    numeric: dict[str, dict[int | None, int]] = {c: {} for c in uc.numeric}
-    categorical: dict[str, dict[str | None, int]] = {c: {} for c in uc.categorical}
+def sample_features(engine: Engine, table: str, rows: int, uc: UseCase) -> pd.DataFrame:
+    """The batch's feature columns, all of them up to ``sample_rows`` rows, else a uniform random sample of
+    about that many (Bernoulli, repeatable: a re-run measures the same rows). COPY csv out, parsed typed."""
+    columns = [c for c in uc.feature_columns if c not in uc.monitoring.ignore_features]
+    percent = sample_percent(rows, uc.monitoring.sample_rows)
+    sampling = "" if percent is None else f" tablesample bernoulli ({percent:.6f}) repeatable (0)"
+    select = (f"select {', '.join(quote_ident(c) for c in columns)} from {table} as t{sampling}")  # noqa: S608
+    buffer = io.BytesIO()
     with engine.connect() as conn:
-        if uc.numeric:
-            sql, params = _numeric_counts_sql(table, reference, uc.numeric)
-            for feature, bucket, n in conn.execute(sa.text(sql), params):
-                numeric[feature][bucket] = int(n)
-        if uc.categorical:
-            sql, params = _categorical_counts_sql(table, uc.categorical)
-            for feature, value, n in conn.execute(sa.text(sql), params):
-                categorical[feature][value] = int(n)
-    # an edge-less reference (a column null throughout training) puts every value in bucket 0 or 1: pool them
-    for column in uc.numeric:
-        if not reference["numeric"][column]["edges"]:
-            counts = numeric[column]
-            present = sum(n for b, n in counts.items() if b is not None)
-            numeric[column] = {None: counts.get(None, 0), **({0: present} if present else {})}
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        with closing(dbapi.cursor()) as cur:
+            cur.copy_expert(f"copy ({select}) to stdout (format csv, header true)", buffer)
+    buffer.seek(0)
+    dtypes: dict[str, Any] = {c: ("float64" if c in uc.numeric else object) for c in columns}
+    return pd.read_csv(buffer, dtype=dtypes, keep_default_na=False, na_values=[""])
+
+
+def numeric_counts(values: pd.Series, edges: list[float]) -> dict[int | None, int]:
+    """Rows per bin of ``edges`` (``edges[i-1] <= x < edges[i]``) and nulls (key None)."""
+    numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+    present = numbers[~np.isnan(numbers)]
+    if not edges:
+        counts: dict[int | None, int] = {0: int(len(present))} if len(present) else {}
+    else:
+        bins, n = np.unique(np.searchsorted(np.asarray(edges), present, side="right"), return_counts=True)
+        counts = {int(b): int(c) for b, c in zip(bins, n, strict=True)}
+    nulls = int(len(numbers) - len(present))
+    return {**counts, None: nulls} if nulls else counts
+
+
+def count_batch(frame: pd.DataFrame, reference: dict[str, Any], uc: UseCase) -> tuple[dict, dict]:
+    """Bin counts of the numeric features and value counts of the categorical ones (pure)."""
+    numeric = {c: numeric_counts(frame[c], reference["numeric"][c]["edges"]) for c in uc.numeric if c in frame}
+    categorical: dict[str, dict[str | None, int]] = {}
+    for column in (c for c in uc.categorical if c in frame):
+        values = frame[column]
+        counts: dict[str | None, int] = {str(k): int(v) for k, v in values.dropna().value_counts().items()}
+        nulls = int(values.isna().sum())
+        categorical[column] = {**counts, None: nulls} if nulls else counts
     return numeric, categorical
 
 
@@ -289,13 +293,11 @@ def store_metrics(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str,
 
 
 def measure_feature_drift(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str, features_table: str,
-                          version: str) -> dict[str, Any]:
-    """Compare the run's staged features with the version's reference and store the metrics.
-
-    Returns a small summary for XCom: how many metrics drifted and the worst PSI.
-    """
+                          version: str, rows: int) -> dict[str, Any]:
+    """Compare the run's staged features (``rows`` of them; a sample above ``sample_rows``) with the version's
+    reference and store the metrics. Returns a small summary for XCom: what drifted and the worst PSI."""
     reference, seen = load_reference(engine, uc, version)
-    numeric, categorical = count_batch(engine, features_table, reference, uc)
+    numeric, categorical = count_batch(sample_features(engine, features_table, rows, uc), reference, uc)
     metrics = compare_batch(reference, numeric, categorical, seen, uc)
     store_metrics(engine, uc, score_date, run_id, version, metrics,
                   features=[*uc.numeric, *uc.categorical])
@@ -304,15 +306,20 @@ def measure_feature_drift(engine: Engine, uc: UseCase, score_date: dt.date, run_
 
 def measure_score_drift(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str, predictions: str,
                         version: str) -> dict[str, Any]:
-    """Compare the published scores of the date with the version's holdout scores and store the metric."""
+    """Compare the published scores of the date (a sample above ``sample_rows``) with the version's holdout
+    scores and store the metric."""
     reference, _ = load_reference(engine, uc, version)
-    ref = reference["score"]
-    sql, params = _numeric_counts_sql(predictions, {"numeric": {SCORE_FEATURE: ref}}, (SCORE_FEATURE,),
-                                      where="where t.score_date = :d and t.run_id = :r")
+    where = {"d": score_date, "r": run_id}
     with engine.connect() as conn:
-        counts = {bucket: int(n) for _, bucket, n in
-                  conn.execute(sa.text(sql), {**params, "d": score_date, "r": run_id})}
-    metrics = compare_numeric(SCORE_FEATURE, ref, counts, uc.monitoring, with_nulls=False)
+        rows = conn.execute(sa.text(f"select count(*) from {predictions} "  # noqa: S608 (quoted by our code)
+                                    "where score_date = :d and run_id = :r"), where).scalar_one()
+        percent = sample_percent(rows, uc.monitoring.sample_rows)
+        sampling = "" if percent is None else " tablesample bernoulli (:pct) repeatable (0)"
+        scores = conn.execute(sa.text(f"select score from {predictions} as t{sampling} "  # noqa: S608
+                                      "where score_date = :d and run_id = :r"), {**where, "pct": percent}).scalars()
+        values = pd.Series(list(scores), dtype="float64")
+    metrics = compare_numeric(SCORE_FEATURE, reference["score"], numeric_counts(values, reference["score"]["edges"]),
+                              uc.monitoring, with_nulls=False)
     store_metrics(engine, uc, score_date, run_id, version, metrics, features=[SCORE_FEATURE])
     return summarise(metrics)
 

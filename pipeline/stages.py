@@ -104,7 +104,7 @@ def measure_drift(batch: dict[str, Any]) -> dict[str, Any]:
     mv = get_champion(engine, uc.name)
     features = staging_tables(uc.name, day, batch["run_id"]).features
     ensure_reference(engine, uc, mv.version)
-    summary = measure_feature_drift(engine, uc, day, batch["run_id"], features, mv.version)
+    summary = measure_feature_drift(engine, uc, day, batch["run_id"], features, mv.version, batch["rows"])
     return {**summary, "model_version": mv.version}
 
 

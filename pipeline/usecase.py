@@ -85,6 +85,7 @@ class MonitoringConfig:
     null_rate_delta_threshold: float = 0.10  # absolute change of a feature's null share vs training
     unseen_share_threshold: float = 0.02     # share of categories the model never saw
     min_rows: int = 200                      # below this a batch is reported but not judged
+    sample_rows: int = 100_000               # larger batches are measured on a uniform sample of about this many
     bins: int = 10                           # quantile bins of the numeric references
     performance_lookback_days: int = 28      # score dates whose labels are (re)joined every night
     min_labels: int = 200                    # a date's performance is judged from this many labels...
@@ -424,8 +425,8 @@ def parse_monitoring(get: Any, path: Path, features: tuple[str, ...]) -> Monitor
         if not 0.0 < value <= upper:
             raise UseCaseError(f"{path}: 'monitoring.{key}' must lie in (0, {upper:g}], got {value}")
         values[key] = value
-    for key, lowest in (("min_rows", 1), ("bins", 2), ("performance_lookback_days", 1), ("min_labels", 1),
-                        ("min_positives", 1)):
+    for key, lowest in (("min_rows", 1), ("sample_rows", 1000), ("bins", 2), ("performance_lookback_days", 1),
+                        ("min_labels", 1), ("min_positives", 1)):
         value = get(f"monitoring.{key}", int, getattr(defaults, key))
         if isinstance(value, bool) or value < lowest:
             raise UseCaseError(f"{path}: 'monitoring.{key}' must be an integer of at least {lowest}, got {value!r}")

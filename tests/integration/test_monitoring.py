@@ -61,8 +61,8 @@ def test_a_shifted_feature_drifts_and_the_unchanged_ones_do_not(source, champion
     unchanged, shifted = sample(3000), sample(3000)
     with source.begin() as conn:
         conn.execute(sa.text(f"update {shifted} set distance = distance * 3 + 500"))
-    measure_feature_drift(source, usecase, day, "drift-test-same", unchanged, champion.version)
-    summary = measure_feature_drift(source, usecase, day, "drift-test-shift", shifted, champion.version)
+    measure_feature_drift(source, usecase, day, "drift-test-same", unchanged, champion.version, 3000)
+    summary = measure_feature_drift(source, usecase, day, "drift-test-shift", shifted, champion.version, 3000)
     same, moved = drift_rows(source, "drift-test-same"), drift_rows(source, "drift-test-shift")
     assert moved[("distance", "psi")].status == "drift" and moved[("distance", "psi")].value > 1.0
     assert same[("distance", "psi")].status == "ok" and same[("distance", "psi")].value < 0.1
@@ -76,10 +76,28 @@ def test_a_tiny_batch_is_measured_but_not_judged(source, champion, usecase, samp
     tiny = sample(40)
     with source.begin() as conn:
         conn.execute(sa.text(f"update {tiny} set distance = distance * 3 + 500"))
-    summary = measure_feature_drift(source, usecase, dt.date(2013, 5, 21), "drift-test-tiny", tiny, champion.version)
+    summary = measure_feature_drift(source, usecase, dt.date(2013, 5, 21), "drift-test-tiny", tiny, champion.version,
+                                    40)
     rows = drift_rows(source, "drift-test-tiny")
     assert {r.status for r in rows.values()} == {"insufficient"} and summary["drifted"] == []
     assert rows[("distance", "psi")].value > 1.0 and rows[("distance", "psi")].sample_rows == 40
+
+
+def test_a_large_batch_is_measured_on_a_repeatable_sample(source, champion, usecase, sample):
+    import dataclasses
+
+    sampled = dataclasses.replace(usecase, monitoring=dataclasses.replace(usecase.monitoring, sample_rows=1000))
+    shifted = sample(4000)
+    with source.begin() as conn:
+        conn.execute(sa.text(f"update {shifted} set distance = distance * 3 + 500"))
+    day = dt.date(2013, 5, 22)
+    for run in ("drift-test-sample-1", "drift-test-sample-2"):
+        measure_feature_drift(source, sampled, day, run, shifted, champion.version, 4000)
+    first, second = drift_rows(source, "drift-test-sample-1"), drift_rows(source, "drift-test-sample-2")
+    psi = first[("distance", "psi")]
+    assert 800 <= psi.sample_rows <= 1200 and psi.status == "drift"
+    assert {k: (r.value, r.sample_rows) for k, r in first.items()} == {
+        k: (r.value, r.sample_rows) for k, r in second.items()}  # the same rows both times
 
 
 def labelled(engine, day):

@@ -22,7 +22,7 @@ from pipeline.usecase import MonitoringConfig, load_usecase
 CFG = MonitoringConfig(psi_threshold=0.25, min_rows=200)
 
 
-def bucket_counts(values, edges):
+def bucket_counts(values, edges):  # independent of pipeline.drift.numeric_counts
     """What Postgres' width_bucket(x, edges) grouping returns, computed with numpy (None: nulls)."""
     values = np.asarray(values, dtype=float)
     present = values[~np.isnan(values)]
