@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -45,7 +46,7 @@ def wait_for(what: str, probe: Callable[[], object], timeout: float = 90, procs:
         for p in procs:
             if p.poll() is not None:
                 raise AssertionError(f"process exited ({p.returncode}) while waiting for {what}: "
-                                     f"{open(p.log_file.name).read()[-3000:]}")
+                                     f"{Path(p.log_file.name).read_text()[-3000:]}")
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
