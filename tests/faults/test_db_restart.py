@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from pipeline import airflow_local
 from tests.faults.conftest import backends_waiting_on, staging_leftovers, wait_for
-from tests.helpers import flights_on, ledger, predictions_fingerprint
+from tests.helpers import flights_on, ledger, predictions_fingerprint, stop_cluster
 
 DAY = dt.date(2013, 9, 6)
 
@@ -30,6 +30,7 @@ def own_server(tmp_path_factory, database_url):
     pgdata = tmp_path_factory.mktemp("restartable") / "pgdata"
     url = start_embedded(pgdata, cleanup_mode="delete")
     os.environ["BATCHSCORE_DATABASE_URL"] = url.render_as_string(hide_password=False)
+    engine = None
     try:
         engine = get_engine()
         migrate(engine)
@@ -39,6 +40,9 @@ def own_server(tmp_path_factory, database_url):
         yield engine, pgdata
     finally:
         os.environ["BATCHSCORE_DATABASE_URL"] = database_url.render_as_string(hide_password=False)
+        if engine is not None:
+            engine.dispose()
+        stop_cluster(pgdata)
 
 
 def restart(pgdata) -> None:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from pipeline.settings import project_root
+from tests.helpers import stop_cluster
 
 DEPLOY = project_root() / "deploy"
 
@@ -23,10 +24,12 @@ DEPLOY = project_root() / "deploy"
 def cluster(tmp_path_factory):
     from pipeline.db import _pgserver_get_server
 
-    server = _pgserver_get_server(tmp_path_factory.mktemp("compose-pg") / "pgdata", "delete")
+    pgdata = tmp_path_factory.mktemp("compose-pg") / "pgdata"
+    server = _pgserver_get_server(pgdata, "delete")
     socket_dir = make_url(server.get_uri()).query["host"]
     bin_dir = Path(sys.modules["pgserver"].__file__).parent / "pginstall" / "bin"
-    return str(socket_dir), bin_dir
+    yield str(socket_dir), bin_dir
+    stop_cluster(pgdata)
 
 
 def _engine(socket_dir: str, user: str, database: str) -> sa.Engine:
