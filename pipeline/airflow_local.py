@@ -193,6 +193,22 @@ def _admin_password(home: Path) -> str:
     return password
 
 
+def standalone_env(home: Path, port: int) -> dict[str, str]:
+    """What ``airflow standalone`` gets on top of the environment: the simple auth manager with one admin
+    whose password is in the Airflow home (a login is required; never ``all_admins``)."""
+    return {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "AIRFLOW__CORE__AUTH_MANAGER":
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+    }
+
+
 def standalone(port: int = 8080) -> int:
     """Run ``airflow standalone`` on the project-local home until Ctrl-C; DAGs unpaused, login required."""
     from pipeline.db import database_url
@@ -200,15 +216,7 @@ def standalone(port: int = 8080) -> int:
     home = configure_airflow_env(logging_level="INFO")
     ensure_airflow_db()
     password = _admin_password(home)
-    env = dict(os.environ)
-    env.update({
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
-    })
+    env = {**os.environ, **standalone_env(home, port)}
     url = database_url()  # starts the embedded server, held by this process while Airflow runs
     if not load_settings().database_url:
         env["BATCHSCORE_DATABASE_URL"] = url.render_as_string(hide_password=False)

@@ -97,8 +97,12 @@ def publish_predictions(
     started = time.perf_counter()
     tables = staging_tables(uc.name, score_date, run_id)
     target = predictions_table(uc)
+    # DDL in its own short transaction: CREATE INDEX IF NOT EXISTS takes a SHARE lock on the table even when
+    # the index exists, and held into the publish transaction it deadlocked two runs of one date (each waits
+    # for the other: one on the advisory lock, the other for ROW EXCLUSIVE to delete)
     with engine.begin() as conn:
         ensure_predictions_table(conn, uc)
+    with engine.begin() as conn:
         lock_score_date(conn, uc, score_date)
         scored, distinct = conn.execute(
             sa.text(f"select count(*), count(distinct entity_id) from {tables.scores}")  # noqa: S608

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 DATABASE_URL_ENV = "BATCHSCORE_DATABASE_URL"
 HOME_ENV = "BATCHSCORE_HOME"
 USECASE_ENV = "BATCHSCORE_USECASE"
 MODEL_STORE_ENV = "BATCHSCORE_MODEL_STORE"
 CHUNK_ROWS_ENV = "BATCHSCORE_CHUNK_ROWS"
+AIRFLOW_CONN_ENV = "AIRFLOW_CONN_BATCHSCORE_DB"  # Airflow connection ``batchscore_db`` from the environment
 
 DEFAULT_USECASE = "flight_cancellation"
 DEFAULT_CHUNK_ROWS = 50_000
@@ -38,6 +41,26 @@ class Settings:
         return self.home / "airflow"
 
 
+def airflow_conn_to_url(raw: str) -> str:
+    """A database URL from an ``AIRFLOW_CONN_*`` value: URI form (``postgresql://...``, ``postgres://...``) or
+    Airflow's JSON form (``{"conn_type": "postgres", "host": ..., "login": ..., "password": ..., "port": ...,
+    "schema": <database>}``). Errors never echo the value (it holds a password)."""
+    raw = raw.strip()
+    if not raw.startswith("{"):
+        return raw
+    try:
+        conn = json.loads(raw)
+    except ValueError:
+        raise ValueError(f"{AIRFLOW_CONN_ENV} is neither a URI nor valid JSON") from None
+    if not isinstance(conn, dict) or conn.get("conn_type") not in ("postgres", "postgresql"):
+        raise ValueError(f"{AIRFLOW_CONN_ENV} must be a postgres connection (conn_type postgres)")
+    auth = quote(str(conn.get("login") or ""), safe="")
+    if conn.get("password"):
+        auth += ":" + quote(str(conn["password"]), safe="")
+    port = f":{int(conn['port'])}" if conn.get("port") else ""
+    return f"postgresql://{auth}{'@' if auth else ''}{conn.get('host') or ''}{port}/{conn.get('schema') or ''}"
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment now."""
     home = Path(os.environ.get(HOME_ENV) or project_root() / ".batchscore").resolve()
@@ -49,7 +72,9 @@ def load_settings() -> Settings:
     if chunk_rows <= 0:
         raise ValueError(f"{CHUNK_ROWS_ENV} must be a positive integer, got {chunk_rows}")
     return Settings(
-        database_url=os.environ.get(DATABASE_URL_ENV) or None,
+        # BATCHSCORE_DATABASE_URL wins; a deployment may give the Airflow connection instead
+        database_url=os.environ.get(DATABASE_URL_ENV) or (
+            airflow_conn_to_url(os.environ[AIRFLOW_CONN_ENV]) if os.environ.get(AIRFLOW_CONN_ENV) else None),
         home=home,
         usecase=os.environ.get(USECASE_ENV) or DEFAULT_USECASE,
         model_store=Path(os.environ.get(MODEL_STORE_ENV) or home / "models").resolve(),

@@ -24,7 +24,7 @@ _HOME = Path(tempfile.mkdtemp(prefix="batchscore-test-"))
 # throwaway server and touches its lock folder under _HOME)
 atexit.register(shutil.rmtree, _HOME, True)
 os.environ["BATCHSCORE_HOME"] = str(_HOME)
-for _name in ("BATCHSCORE_DATABASE_URL", "BATCHSCORE_USECASE", "BATCHSCORE_MODEL_STORE",
+for _name in ("BATCHSCORE_DATABASE_URL", "AIRFLOW_CONN_BATCHSCORE_DB", "BATCHSCORE_USECASE", "BATCHSCORE_MODEL_STORE",
               "AIRFLOW__LOGGING__LOGGING_LEVEL", "BATCHSCORE_CHUNK_ROWS"):
     os.environ.pop(_name, None)
 

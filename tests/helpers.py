@@ -32,3 +32,17 @@ def ledger(engine, run_id: str) -> list[dict]:
             sa.text("select * from batchscore.scoring_runs where run_id = :r order by id"), {"r": run_id}
         )
         return [dict(r._mapping) for r in rows]
+
+
+def stop_cluster(pgdata) -> None:
+    """Stop a throwaway pgserver cluster a test started (pgserver deletes its folder at exit; stopping it here,
+    while pytest's temporary folders are still reachable, keeps its exit handler from failing)."""
+    import os
+
+    from pipeline.db import _import_pgserver
+
+    _import_pgserver(pgdata)
+    from pgserver._commands import pg_ctl
+
+    if (pgdata / "postmaster.pid").exists():
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user="pgserver" if os.geteuid() == 0 else None)

@@ -1,0 +1,64 @@
+"""SIGKILL of the scoring process in the middle of publish: readers never see a partial date, and a re-run
+of the same run completes with the exact counts."""
+
+import datetime as dt
+import os
+import signal
+
+import sqlalchemy as sa
+
+from pipeline import stages
+from tests.faults.conftest import (
+    backend_alive,
+    backends_waiting_on,
+    reap,
+    staging_leftovers,
+    start_scoring_process,
+    wait_for,
+)
+from tests.helpers import flights_on, ledger, predictions_fingerprint
+
+DAY = dt.date(2013, 9, 2)
+
+
+def test_sigkill_in_the_middle_of_publish_leaves_the_old_date_and_a_rerun_completes(champion, source, tmp_path):
+    stages.run_all(DAY.isoformat(), "fault-kill-before")
+    before = predictions_fingerprint(source, DAY)
+    expected = flights_on(source, DAY)
+    assert before[0] == expected and before[2] == "fault-kill-before"
+
+    # Hold the ledger table so the publish transaction stops at its last statement: the date's old rows are
+    # deleted and the new ones inserted (uncommitted) when the process is killed.
+    holder = source.connect()
+    holder.execute(sa.text("lock table batchscore.scoring_runs in share mode"))
+    proc = start_scoring_process(DAY.isoformat(), "fault-kill", tmp_path / "killed.log")
+    try:
+        [pid] = wait_for("publish to block on the ledger insert", lambda: backends_waiting_on(
+            source, "relation", "%insert into batchscore.scoring_runs%"), procs=(proc,))
+        with source.connect() as conn:
+            holds_predictions = conn.execute(sa.text(
+                "select count(*) from pg_locks where pid = :p and granted and mode = 'RowExclusiveLock' "
+                "and relation = 'batchscore.predictions'::regclass"), {"p": pid}).scalar()
+        assert holds_predictions == 1  # it has already deleted and re-inserted the date's rows
+        assert predictions_fingerprint(source, DAY) == before  # ... and nobody can see that
+        os.killpg(proc.pid, signal.SIGKILL)
+        assert reap(proc) == -signal.SIGKILL
+    finally:
+        holder.rollback()
+        holder.close()
+        if proc.poll() is None:
+            reap(proc)
+    # the server notices the dead client and rolls the open transaction back
+    wait_for("the killed run's backend to go away", lambda: not backend_alive(source, pid))
+    assert predictions_fingerprint(source, DAY) == before
+    assert ledger(source, "fault-kill") == []  # SIGKILL leaves no ledger row, and no half-published date
+
+    # Airflow's retry re-runs the same run id: it starts from a fresh extract and publishes exactly once
+    result = stages.run_all(DAY.isoformat(), "fault-kill")
+    after = predictions_fingerprint(source, DAY)
+    assert result["rows"] == expected
+    assert after == (expected, before[1], "fault-kill")  # same count and content checksum, the new run's rows
+    [row] = ledger(source, "fault-kill")
+    assert (row["status"], row["rows_in"], row["rows_out"]) == ("succeeded", expected, expected)
+    assert staging_leftovers(source, DAY) == 0
+    print(f"fault report: before={before} after={after}")
