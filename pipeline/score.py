@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from pipeline.features import model_frame, parse_copy_chunk
 from pipeline.registry import ModelVersion, get_champion, load_artifact
 from pipeline.settings import load_settings
+from pipeline.shards import SHARD_COLUMN, ShardError, check_shard
 from pipeline.staging import count_rows, staging_tables
 from pipeline.usecase import UseCase
 
@@ -178,20 +179,27 @@ def score_features(
     chunk_rows: int | None = None,
     show_progress: bool | None = None,
     into: str = "scores",
+    shard: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Score the run's features table with the champion (or ``model_version``) into its scores table
     (``into="shadow"``: the shadow scores table).
 
-    Idempotent per run: the target table is recreated on every attempt. Returns a small dict for XCom.
+    ``shard`` (``{"index": i, "count": N}`` from :func:`pipeline.shards.plan`) scores only the rows of shard i
+    into that shard's own scores table; several shards can run at once, in different processes.
+    Idempotent per run and shard: the target table is recreated on every attempt. Returns a small dict for XCom.
     """
     from tqdm import tqdm
 
     started = time.perf_counter()
+    index, count = check_shard(shard)
+    if count > 1 and into != "scores":
+        raise ShardError("only the champion's scores are sharded; shadow scoring runs on the whole batch")
     mv = model_version or get_champion(engine, uc.name)
     model = load_artifact(mv)
     tables = staging_tables(uc.name, score_date, run_id)
-    target = getattr(tables, into)
-    expected = count_rows(engine, tables.features)
+    target = tables.shard_scores(index, count) if into == "scores" else getattr(tables, into)
+    where = f" where {SHARD_COLUMN} = {index}" if count > 1 else ""  # two validated ints
+    expected = count_rows(engine, tables.features, where)
     chunk_rows = chunk_rows or load_settings().chunk_rows
     columns = ["entity_id", *uc.feature_columns]
     select_list = ", ".join(f'"{c}"' for c in columns)  # names validated when the use case was loaded
@@ -211,7 +219,7 @@ def score_features(
                   if show_progress is not None else None, leave=False) as progress:
             scored, n_chunks = stream_scores(
                 reader, writer,
-                f"copy (select {select_list} from {tables.features}) to stdout "  # noqa: S608
+                f"copy (select {select_list} from {tables.features}{where}) to stdout "  # noqa: S608
                 "with (format csv, null '\\N')",
                 target, columns, model, uc, mv.threshold, chunk_rows, progress,
             )
@@ -225,12 +233,13 @@ def score_features(
         writer.close()
         reader.close()
 
+    part = f" (shard {index}/{count})" if count > 1 else ""
     if scored != expected:
-        raise ScoringError(f"{uc.name} {score_date}: scored {scored} rows but the batch has {expected}")
+        raise ScoringError(f"{uc.name} {score_date}{part}: scored {scored} rows but the batch has {expected}")
     seconds = time.perf_counter() - started
     rate = scored / seconds if seconds > 0 else float("nan")
-    log.info("scored %d rows with %s %s in %d chunks, %.2fs (%.0f rows/s)",
-             scored, uc.name, mv.version, n_chunks, seconds, rate)
+    log.info("scored %d rows%s with %s %s in %d chunks, %.2fs (%.0f rows/s)",
+             scored, part, uc.name, mv.version, n_chunks, seconds, rate)
     return {
         "scores_table": target,
         "rows": scored,
@@ -240,4 +249,6 @@ def score_features(
         "chunks": n_chunks,
         "seconds": round(seconds, 3),
         "rows_per_second": round(rate, 1),
+        "shard": index,
+        "shards": count,
     }

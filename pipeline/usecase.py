@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.settings import load_settings, project_root
+from pipeline.shards import MAX_SHARDS
 from pipeline.sqlfiles import SqlIdentifierError, quote_ident, sql_path
 
 #: PostgreSQL types a batch column may declare, and how scoring parses them.
@@ -105,6 +106,7 @@ class UseCase:
     shadow_table: str = "shadow_predictions"
     demo_first_night: dt.date | None = None
     demo_nights: int = 7
+    shards: int = 1                    # [scoring] shards: score_daily's parallel score tasks (BATCHSCORE_SHARDS wins)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -229,6 +231,9 @@ def parse_usecase(raw: dict[str, Any], path: Path) -> UseCase:
     nights = get("demo.nights", int, 7)
     if nights < 1:
         raise UseCaseError(f"{path}: 'demo.nights' must be at least 1")
+    shards = get("scoring.shards", int, 1)
+    if not 1 <= shards <= MAX_SHARDS:
+        raise UseCaseError(f"{path}: 'scoring.shards' must be from 1 to {MAX_SHARDS}, got {shards}")
 
     return UseCase(
         name=name,
@@ -257,6 +262,7 @@ def parse_usecase(raw: dict[str, Any], path: Path) -> UseCase:
         shadow_table=ident("output.shadow_table", get("output.shadow_table", str, "shadow_predictions"), "table name"),
         demo_first_night=date("demo.first_night", None),
         demo_nights=nights,
+        shards=shards,
         raw=raw,
     )
 

@@ -53,15 +53,18 @@ def test_retrain_weekly_is_wired_and_scheduled_weekly():
 
 
 def test_tasks_are_chained_extract_validate_features_score_publish(dag):
-    assert set(dag.task_ids) == {"extract", "validate", "build_features", "score", "shadow_score", "publish"}
+    assert set(dag.task_ids) == {"extract", "validate", "build_features", "plan_shards", "score", "shadow_score",
+                                 "publish"}
     downstream = {t: set(dag.get_task(t).downstream_task_ids) for t in dag.task_ids}
     assert downstream["extract"] >= {"validate"}
     assert "build_features" in downstream["validate"]
-    assert {"score", "shadow_score"} <= downstream["build_features"]
+    assert {"plan_shards", "shadow_score"} <= downstream["build_features"]
+    assert downstream["plan_shards"] == {"score"}
     assert downstream["score"] == {"publish"}
     assert downstream["publish"] == set()
     assert set(dag.get_task("publish").upstream_task_ids) == {"extract", "validate", "build_features", "score",
                                                                "shadow_score"}
+    assert dag.get_task("score").is_mapped  # one task instance per shard
 
 
 def test_schedule_and_run_policy(dag):
