@@ -21,7 +21,7 @@ predictions to `batchscore.predictions`, where BI tools read them.
 | `extract` | runs the use case's batch query for the score date into a run-scoped staging table |
 | `validate` | the fail-closed Great Expectations gate, executed inside Postgres; a critical failure stops the run |
 | `build_features` | derives the model inputs with the use case's feature query, in Postgres (and each row's shard) |
-| `plan_shards` | the run's shards: `BATCHSCORE_SHARDS`, else the use case's `[scoring] shards`, else 1 |
+| `plan_shards` | the run's shards: the `shards` param, else `BATCHSCORE_SHARDS`, else `[scoring] shards`, else 1 |
 | `score` | one mapped task per shard: streams its rows through the champion in chunks (COPY out, predict, COPY in) |
 | `shadow_score` | scores the challenger in trial, if any (`[shadow]`), for `shadow_predictions` only |
 | `publish` | in one transaction: the date's predictions (and shadow scores) and the `scoring_runs` row |
@@ -57,6 +57,15 @@ publishes nothing. The predictions are exactly those of an unsharded run.
             title="Score date",
             description="Date to score (YYYY-MM-DD). Empty: the day after the run's data interval.",
         ),
+        "shards": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=64,
+            title="Shards",
+            description="Score in this many parallel shards. Empty: BATCHSCORE_SHARDS, else the use case's "
+            "[scoring] shards, else 1.",
+        ),
     },
     doc_md=DOC,
     tags=["batchscore", "scoring"],
@@ -78,7 +87,7 @@ def score_daily():
 
     @task
     def build_features(batch: dict) -> dict:
-        return stages.build_features(batch)
+        return stages.build_features(batch, get_current_context()["params"].get("shards"))
 
     @task
     def plan_shards(features: dict) -> list:

@@ -29,11 +29,13 @@ class StagingTables:
     def all(self) -> tuple[str, ...]:
         return (self.batch, self.features, self.scores, self.freshness, self.shadow)
 
+    def shard_scores_name(self, index: int, count: int) -> str:
+        """Bare name of the scores table of shard ``index`` of ``count`` (one shard: the run's scores table)."""
+        return self.names["scores"] if count == 1 else f"{self.names['scores']}_s{index}"
+
     def shard_scores(self, index: int, count: int) -> str:
-        """The scores table of shard ``index`` of ``count`` (one shard: the run's scores table)."""
-        if count == 1:
-            return self.scores
-        return qualified(STAGING_SCHEMA, f"{self.names['scores']}_s{index}")
+        """Quoted, qualified :meth:`shard_scores_name`."""
+        return qualified(STAGING_SCHEMA, self.shard_scores_name(index, count))
 
 
 def staging_tables(use_case: str, score_date: dt.date, run_id: str) -> StagingTables:

@@ -52,7 +52,7 @@ def test_a_failed_shard_publishes_nothing_and_keeps_the_previous_predictions(cha
     real = pipeline.score.stream_scores
 
     def shard_one_breaks(reader, writer, select_sql, target, *args, **kwargs):
-        if target.endswith('_s1"'):
+        if target[1].endswith("_s1"):
             raise RuntimeError("worker of shard 1 lost")
         return real(reader, writer, select_sql, target, *args, **kwargs)
 
