@@ -131,6 +131,12 @@ def publish(batch: dict[str, Any], validation: dict[str, Any], features: dict[st
     from pipeline.shards import combine
 
     scores = combine(scores)
+    planned = len(shard_plan(features))
+    if scores["shards"] != planned:
+        from pipeline.shards import ShardError
+
+        raise ShardError(f"build_features planned {planned} shard(s) but scores came from {scores['shards']}; "
+                         "nothing published")
     engine, uc, day = _context(batch["usecase_ref"], batch["score_date"])
     timings = {"extract": batch["seconds"], "validate": validation["seconds"],
                "build_features": features["seconds"], "score": scores["seconds"]}

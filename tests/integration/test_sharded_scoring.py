@@ -50,6 +50,9 @@ def test_publish_refuses_when_a_shard_is_missing_and_keeps_the_date(champion, so
     only_first = [stages.score(batch, stages.shard_plan(features)[0])]
     with pytest.raises(ShardError, match=r"expected scores of shards 0..1 once each, got shards \[0\]"):
         stages.publish(batch, validation, features, only_first, stages.shadow_score(batch))
+    posing_as_whole = [{**only_first[0], "shards": 1}]  # a result that claims to be the whole batch
+    with pytest.raises(ShardError, match=r"planned 2 shard\(s\) but scores came from 1; nothing published"):
+        stages.publish(batch, validation, features, posing_as_whole, stages.shadow_score(batch))
     assert predictions_fingerprint(source, DAY) == before
 
 
