@@ -70,19 +70,6 @@ def check_shard(shard: dict[str, Any] | None) -> tuple[int, int]:
     return index, count
 
 
-def parse_spec(spec: str) -> tuple[int, int]:
-    """``"i/N"`` (as the CLI takes it, 0-based i) -> (i, N)."""
-    left, sep, right = str(spec).partition("/")
-    if not sep:
-        raise ShardError(f"a shard is given as INDEX/COUNT, e.g. 0/2, got {spec!r}")
-    count = check_count(right, source=f"shard count in {spec!r}")
-    try:
-        index = int(left)
-    except ValueError:
-        index = -1
-    return check_shard({"index": index, "count": count})
-
-
 def combine(results: dict[str, Any] | list[dict[str, Any]] | Any) -> dict[str, Any]:
     """One score result out of the shards' results (a single result passes through).
 

@@ -7,7 +7,7 @@ import pytest
 
 from pipeline import shards
 from pipeline.settings import project_root
-from pipeline.shards import ShardError, check_count, combine, parse_spec, plan, shard_count, shard_of
+from pipeline.shards import ShardError, check_count, check_shard, combine, plan, shard_count, shard_of
 from pipeline.usecase import UseCaseError, load_usecase, parse_usecase
 
 
@@ -62,12 +62,13 @@ def test_a_bad_shard_count_in_the_use_case_names_file_and_key(value):
         parse_usecase(raw, path)
 
 
-def test_plan_and_spec():
+def test_plan_lists_every_shard_once_and_checks_its_entries():
     assert plan(2) == [{"index": 0, "count": 2}, {"index": 1, "count": 2}]
-    assert parse_spec("1/4") == (1, 4)
-    for bad in ("4/4", "x/2", "2", "0/0", "0/99"):
+    assert [check_shard(s) for s in plan(3)] == [(0, 3), (1, 3), (2, 3)]
+    assert check_shard(None) == (0, 1)
+    for bad in ({"index": 4, "count": 4}, {"index": "0", "count": 2}, {"index": 0, "count": 0}, {"index": 0}):
         with pytest.raises(ShardError):
-            parse_spec(bad)
+            check_shard(bad)
     with pytest.raises(ShardError, match="from 1 to 64"):
         check_count(None, source="shards")
 
