@@ -8,7 +8,7 @@ UV         := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 VENV_STAMP := .venv/.synced-$(shell $(PYTHON) -c 'import hashlib,sys;print(hashlib.sha256(open("uv.lock","rb").read()+open("pyproject.toml","rb").read()).hexdigest()[:12])' 2>/dev/null)
 BIN        := .venv/bin
 
-.PHONY: demo test check lint lock-check airflow bench clean help
+.PHONY: demo test check lint lock-check airflow bench bench-scaleout clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -17,6 +17,7 @@ help:
 	@echo "make check    ruff, mypy, a lock that matches pyproject.toml, docker-compose.yml against the compose spec"
 	@echo "make airflow  the Airflow UI (standalone) on the same database, with our DAGs"
 	@echo "make bench    throughput: naive path vs raw limits vs ours on 1M rows (BENCH_ARGS='--rows 1000000 5000000')"
+	@echo "make bench-scaleout  score_daily on a real scheduler (LocalExecutor, 2 workers): 1 shard vs 2 shards"
 	@echo "make clean    remove .venv and .batchscore (embedded database, models, Airflow home)"
 
 $(TOOLS)/bin/uv:
@@ -53,6 +54,9 @@ airflow: $(VENV_STAMP)
 
 bench: $(VENV_STAMP)
 	$(BIN)/python benchmarks/bench_scoring.py $(BENCH_ARGS)
+
+bench-scaleout: $(VENV_STAMP)
+	$(BIN)/python benchmarks/bench_scaleout.py $(BENCH_ARGS)
 
 clean:
 	@if [ -d .batchscore ]; then $(BIN)/batchscore db stop 2>/dev/null || true; fi

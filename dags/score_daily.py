@@ -20,9 +20,10 @@ predictions to `batchscore.predictions`, where BI tools read them.
 |---|---|
 | `extract` | runs the use case's batch query for the score date into a run-scoped staging table |
 | `validate` | the fail-closed Great Expectations gate, executed inside Postgres; a critical failure stops the run |
-| `build_features` | derives the model inputs with the use case's feature query, in Postgres |
+| `build_features` | derives the model inputs with the use case's feature query, in Postgres (and each row's shard) |
 | `measure_drift` | compares the inputs with the champion's training data (PSI, null rates, unseen categories) |
-| `score` | streams the features through the champion in chunks (COPY out, predict, COPY in) |
+| `plan_shards` | the run's shards: the `shards` param, else `BATCHSCORE_SHARDS`, else `[scoring] shards`, else 1 |
+| `score` | one mapped task per shard: streams its rows through the champion in chunks (COPY out, predict, COPY in) |
 | `shadow_score` | scores the challenger in trial, if any (`[shadow]`), for `shadow_predictions` only |
 | `publish` | in one transaction: the date's predictions (and shadow scores) and the `scoring_runs` row |
 | `monitor` | drift of the scores, performance of past dates whose labels arrived, alerts, the BI views |
@@ -34,6 +35,10 @@ webhook or e-mail of the Airflow connection `batchscore_alerts` when it exists; 
 **Score date.** Scheduled runs score the day after the end of their data interval (the run of the evening
 of D scores D + 1). To (re-)score a given day, trigger with the `score_date` param (YYYY-MM-DD).
 Re-runs replace that date's predictions; they never duplicate them, and a failed run leaves them as they were.
+
+**Scale-out.** With N shards the batch is split by a stable hash of the entity id and the N `score` tasks run
+on as many workers as the executor gives; `publish` commits all shards in one transaction, so a failed shard
+publishes nothing. The predictions are exactly those of an unsharded run.
 """
 
 
@@ -58,6 +63,15 @@ Re-runs replace that date's predictions; they never duplicate them, and a failed
             title="Score date",
             description="Date to score (YYYY-MM-DD). Empty: the day after the run's data interval.",
         ),
+        "shards": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=64,
+            title="Shards",
+            description="Score in this many parallel shards. Empty: BATCHSCORE_SHARDS, else the use case's "
+            "[scoring] shards, else 1.",
+        ),
     },
     doc_md=DOC,
     tags=["batchscore", "scoring"],
@@ -79,23 +93,27 @@ def score_daily():
 
     @task
     def build_features(batch: dict) -> dict:
-        return stages.build_features(batch)
+        return stages.build_features(batch, get_current_context()["params"].get("shards"))
 
     @task
     def measure_drift(batch: dict) -> dict:
         return stages.measure_drift(batch)
 
     @task
-    def score(batch: dict) -> dict:
-        return stages.score(batch)
+    def plan_shards(features: dict) -> list:
+        return stages.shard_plan(features)
+
+    @task
+    def score(batch: dict, shard: dict) -> dict:
+        return stages.score(batch, shard)
 
     @task
     def shadow_score(batch: dict) -> dict:
         return stages.shadow_score(batch)
 
     @task
-    def publish(batch: dict, validation: dict, features: dict, scores: dict, shadow: dict) -> dict:
-        return stages.publish(batch, validation, features, scores, shadow)
+    def publish(batch: dict, validation: dict, features: dict, scores: list, shadow: dict) -> dict:
+        return stages.publish(batch, validation, features, list(scores), shadow)
 
     @task(on_success_callback=AlertNotifier(on="monitor"))
     def monitor(batch: dict) -> dict:
@@ -110,9 +128,9 @@ def score_daily():
     features = build_features(batch)
     validation >> features
     drift = measure_drift(batch)
-    scores = score(batch)
+    scores = score.partial(batch=batch).expand(shard=plan_shards(features))
     shadow = shadow_score(batch)
-    features >> [drift, scores, shadow]
+    features >> [drift, shadow]
     published = publish(batch, validation, features, scores, shadow)
     drift >> published
     monitored = monitor(batch)

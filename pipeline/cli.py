@@ -95,7 +95,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     _engine()
     day = stages.parse_date(args.date)
     run_id = args.run_id or f"cli__{day.isoformat()}__{uuid.uuid4().hex[:8]}"
-    result = stages.run_all(day.isoformat(), run_id, args.usecase)
+    result = stages.run_all(day.isoformat(), run_id, args.usecase, shards=args.shards)
     print(json.dumps(result))
     return 0
 
@@ -222,6 +222,15 @@ def cmd_airflow(args: argparse.Namespace) -> int:
     return airflow_local.standalone(port=args.port)
 
 
+def _shard_count(value: str) -> int:
+    from pipeline.shards import ShardError, check_count
+
+    try:
+        return check_count(value, source="--shards")
+    except ShardError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="batchscore", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
@@ -244,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", required=True, help="score date YYYY-MM-DD")
     p.add_argument("--run-id", help="run id (default: a new one)")
     p.add_argument("--usecase", help="use case name or TOML path")
+    p.add_argument("--shards", type=_shard_count, metavar="N",
+                   help="split the batch into N shards, scored one after another here "
+                        "(default: BATCHSCORE_SHARDS, else the use case's [scoring] shards, else 1)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("run", help="one DAG run through Airflow (dag.test); exit 1 when it fails")

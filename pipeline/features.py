@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pipeline.queries import features_query
+from pipeline.shards import SHARD_COLUMN, plan, shard_expression
 from pipeline.staging import staging_tables
 from pipeline.usecase import UseCase
 
@@ -26,13 +27,22 @@ class FeatureError(RuntimeError):
     """The feature query did not return what the use case declares."""
 
 
-def build_features(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str) -> dict[str, Any]:
-    """Create the run's features table from its staged batch with the use case's feature query."""
+def build_features(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str, *,
+                   shards: int = 1) -> dict[str, Any]:
+    """Create the run's features table from its staged batch with the use case's feature query.
+
+    With ``shards`` > 1 each row also gets its shard (:data:`~pipeline.shards.SHARD_COLUMN`, computed once
+    here), and the result carries the plan the ``score`` tasks are mapped over.
+    """
     started = time.perf_counter()
     tables = staging_tables(uc.name, score_date, run_id)
+    query = features_query(uc, tables.batch)
+    if shards > 1:
+        shard = shard_expression('f."entity_id"', shards)
+        query = f"select f.*, {shard} as {SHARD_COLUMN} from (\n{query}\n) as f"  # noqa: S608
     with engine.begin() as conn:
         conn.execute(sa.text(f"drop table if exists {tables.features}"))
-        conn.execute(sa.text(f"create unlogged table {tables.features} as {features_query(uc, tables.batch)}"))
+        conn.execute(sa.text(f"create unlogged table {tables.features} as {query}"))
         columns = [
             row[0]
             for row in conn.execute(
@@ -51,7 +61,7 @@ def build_features(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str
         rows = int(conn.execute(sa.text(f"select count(*) from {tables.features}")).scalar_one())  # noqa: S608
     seconds = time.perf_counter() - started
     log.info("built %d feature rows in %s in %.2fs", rows, tables.features, seconds)
-    return {"features_table": tables.features, "rows": rows, "seconds": round(seconds, 3)}
+    return {"features_table": tables.features, "rows": rows, "seconds": round(seconds, 3), "shards": plan(shards)}
 
 
 def model_frame(frame: pd.DataFrame, uc: UseCase) -> pd.DataFrame:

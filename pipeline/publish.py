@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from pipeline.db import run_script
 from pipeline.sqlfiles import load_sql, qualified, quote_ident
-from pipeline.staging import drop_staging, staging_tables
+from pipeline.staging import StagingTables, drop_staging, staging_tables
 from pipeline.usecase import UseCase
 
 log = logging.getLogger(__name__)
@@ -88,15 +88,18 @@ def publish_predictions(
     started_at: dt.datetime | None = None,
     shadow_version: str | None = None,
     shadow_threshold: float | None = None,
+    shards: int = 1,
 ) -> dict[str, Any]:
     """Atomically replace the date's predictions with the run's scores and record the run; with a
     ``shadow_version``, replace that version's shadow scores of the date in the same transaction.
+    With ``shards`` > 1 the scores of all shards are published together, in that one transaction.
 
     Fails without changing anything when the scores are not exactly one per batch row.
     """
     started = time.perf_counter()
     tables = staging_tables(uc.name, score_date, run_id)
     target = predictions_table(uc)
+    scores = scores_relation(tables, shards)
     # DDL in its own short transaction: CREATE INDEX IF NOT EXISTS takes a SHARE lock on the table even when
     # the index exists, and held into the publish transaction it deadlocked two runs of one date (each waits
     # for the other: one on the advisory lock, the other for ROW EXCLUSIVE to delete)
@@ -105,7 +108,7 @@ def publish_predictions(
     with engine.begin() as conn:
         lock_score_date(conn, uc, score_date)
         scored, distinct = conn.execute(
-            sa.text(f"select count(*), count(distinct entity_id) from {tables.scores}")  # noqa: S608
+            sa.text(f"select count(*), count(distinct entity_id) from {scores}")  # noqa: S608
         ).one()
         if scored != rows_in or distinct != scored:
             raise PublishError(
@@ -116,7 +119,7 @@ def publish_predictions(
             sa.text(f"delete from {target} where score_date = :d"), {"d": score_date}  # noqa: S608
         ).rowcount
         inserted = conn.execute(
-            sa.text(load_sql("queries/publish_predictions.sql", predictions=target, scores=tables.scores)),
+            sa.text(load_sql("queries/publish_predictions.sql", predictions=target, scores=scores)),
             {"score_date": score_date, "threshold": threshold, "model_version": model_version, "run_id": run_id},
         ).rowcount
         if shadow_version:
@@ -131,6 +134,17 @@ def publish_predictions(
     drop_staging(engine, tables)
     log.info("published %d predictions for %s into %s (replaced %d)", inserted, score_date, target, replaced)
     return {"rows": inserted, "replaced": replaced, "table": target, "seconds": publish_seconds}
+
+
+def scores_relation(tables: StagingTables, shards: int) -> str:
+    """The run's scores as one relation: its scores table, or all shard tables as one (``union all``)."""
+    if shards == 1:
+        return tables.scores
+    parts = " union all ".join(
+        f"select entity_id, score, predicted_label from {tables.shard_scores(i, shards)}"  # noqa: S608
+        for i in range(shards)
+    )
+    return f"({parts}) as scores"
 
 
 def shadow_table(uc: UseCase) -> str:

@@ -85,12 +85,15 @@ def validate(batch: dict[str, Any]) -> dict[str, Any]:
     return validate_staged_batch(engine, uc, day, batch["run_id"], rows=batch["rows"])
 
 
-def build_features(batch: dict[str, Any]) -> dict[str, Any]:
-    """Stage 3: derive the model inputs in Postgres."""
+def build_features(batch: dict[str, Any], shards: int | None = None) -> dict[str, Any]:
+    """Stage 3: derive the model inputs in Postgres, each row tagged with its shard when the run has several
+    (``shards``, default: :func:`pipeline.shards.shard_count`, read now). The result's ``shards`` is the plan."""
     from pipeline.features import build_features as build
+    from pipeline.shards import check_count, shard_count
 
     engine, uc, day = _context(batch["usecase_ref"], batch["score_date"])
-    return build(engine, uc, day, batch["run_id"])
+    count = shard_count(uc) if shards is None else check_count(shards, source="shards")
+    return build(engine, uc, day, batch["run_id"], shards=count)
 
 
 def measure_drift(batch: dict[str, Any]) -> dict[str, Any]:
@@ -108,12 +111,18 @@ def measure_drift(batch: dict[str, Any]) -> dict[str, Any]:
     return {**summary, "model_version": mv.version}
 
 
-def score(batch: dict[str, Any]) -> dict[str, Any]:
-    """Stage 4: stream the features through the champion model into the run's scores table."""
+def shard_plan(features: dict[str, Any]) -> list[dict[str, int]]:
+    """Stage 3b: the shards the ``score`` tasks are mapped over, as fixed by build_features for this run."""
+    return list(features.get("shards") or [{"index": 0, "count": 1}])
+
+
+def score(batch: dict[str, Any], shard: dict[str, int] | None = None) -> dict[str, Any]:
+    """Stage 4: stream the features (of one ``shard`` from :func:`shard_plan`, default: all) through the
+    champion model into the run's (shard's) scores table."""
     from pipeline.score import score_features
 
     engine, uc, day = _context(batch["usecase_ref"], batch["score_date"])
-    return score_features(engine, uc, day, batch["run_id"])
+    return score_features(engine, uc, day, batch["run_id"], shard=shard)
 
 
 def shadow_score(batch: dict[str, Any]) -> dict[str, Any]:
@@ -129,10 +138,20 @@ def shadow_score(batch: dict[str, Any]) -> dict[str, Any]:
 
 
 def publish(batch: dict[str, Any], validation: dict[str, Any], features: dict[str, Any],
-            scores: dict[str, Any], shadow: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Stage 5: replace the date's predictions (and shadow scores) atomically and write the ledger row."""
-    from pipeline.publish import publish_predictions
+            scores: dict[str, Any] | list[dict[str, Any]], shadow: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Stage 5: replace the date's predictions (and shadow scores) atomically and write the ledger row.
 
+    ``scores``: the score result, or the results of all shards (published together, in one transaction)."""
+    from pipeline.publish import publish_predictions
+    from pipeline.shards import combine
+
+    scores = combine(scores)
+    planned = len(shard_plan(features))
+    if scores["shards"] != planned:
+        from pipeline.shards import ShardError
+
+        raise ShardError(f"build_features planned {planned} shard(s) but scores came from {scores['shards']}; "
+                         "nothing published")
     engine, uc, day = _context(batch["usecase_ref"], batch["score_date"])
     timings = {"extract": batch["seconds"], "validate": validation["seconds"],
                "build_features": features["seconds"], "score": scores["seconds"]}
@@ -144,6 +163,7 @@ def publish(batch: dict[str, Any], validation: dict[str, Any], features: dict[st
         validation_status=validation["status"], timings=timings,
         started_at=dt.datetime.fromisoformat(batch["started_at"]),
         shadow_version=(shadow or {}).get("model_version"), shadow_threshold=(shadow or {}).get("threshold"),
+        shards=scores["shards"],
     )
 
 
@@ -174,17 +194,19 @@ def record_failure(score_date: str, run_id: str, reason: str, usecase: str | Non
     record_unpublished_run(engine, uc, day, run_id, status="failed", reason=reason)
 
 
-def run_all(score_date: str, run_id: str, usecase: str | None = None) -> dict[str, Any]:
-    """Every stage in order, in this process (``batchscore score``): the DAG without Airflow (no report)."""
+def run_all(score_date: str, run_id: str, usecase: str | None = None, *,
+            shards: int | None = None) -> dict[str, Any]:
+    """Every stage in order, in this process (``batchscore score``): the DAG without Airflow (no report). With
+    several shards they are scored one after another here (the DAG runs them on parallel workers)."""
     from pipeline.validate import ValidationFailed
 
     started = time.perf_counter()
     try:
         batch = extract(score_date, run_id, usecase)
         validation = validate(batch)
-        features = build_features(batch)
+        features = build_features(batch, shards)
         drift = measure_drift(batch)
-        scores = score(batch)
+        scores = [score(batch, shard) for shard in shard_plan(features)]
         shadow = shadow_score(batch)
         published = publish(batch, validation, features, scores, shadow)
         monitored = monitor(batch)
@@ -193,6 +215,8 @@ def run_all(score_date: str, run_id: str, usecase: str | None = None) -> dict[st
     except Exception as exc:
         record_failure(score_date, run_id, f"{type(exc).__name__}: {exc}", usecase)
         raise
-    return {"score_date": batch["score_date"], "rows": published["rows"], "model_version": scores["model_version"],
-            "rows_per_second": scores["rows_per_second"], "drifted_features": drift["drifted"],
-            "new_alerts": monitored["alerts_total"], "seconds": round(time.perf_counter() - started, 2)}
+    first = scores[0]
+    return {"score_date": batch["score_date"], "rows": published["rows"], "model_version": first["model_version"],
+            "shards": len(scores), "rows_per_second": round(sum(s["rows_per_second"] for s in scores), 1),
+            "drifted_features": drift["drifted"], "new_alerts": monitored["alerts_total"],
+            "seconds": round(time.perf_counter() - started, 2)}

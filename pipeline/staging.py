@@ -29,6 +29,14 @@ class StagingTables:
     def all(self) -> tuple[str, ...]:
         return (self.batch, self.features, self.scores, self.freshness, self.shadow)
 
+    def shard_scores_name(self, index: int, count: int) -> str:
+        """Bare name of the scores table of shard ``index`` of ``count`` (one shard: the run's scores table)."""
+        return self.names["scores"] if count == 1 else f"{self.names['scores']}_s{index}"
+
+    def shard_scores(self, index: int, count: int) -> str:
+        """Quoted, qualified :meth:`shard_scores_name`."""
+        return qualified(STAGING_SCHEMA, self.shard_scores_name(index, count))
+
 
 def staging_tables(use_case: str, score_date: dt.date, run_id: str) -> StagingTables:
     """Quoted, qualified staging table names for a run (a retry of the run reuses them)."""
@@ -38,15 +46,20 @@ def staging_tables(use_case: str, score_date: dt.date, run_id: str) -> StagingTa
 
 
 def drop_staging(engine: Engine, tables: StagingTables) -> None:
-    """Drop a run's working tables (after publish, or before a fresh extract)."""
+    """Drop a run's working tables, shard scores tables included (after publish, or before a fresh extract)."""
     with engine.begin() as conn:
-        conn.execute(sa.text(f"drop table if exists {', '.join(tables.all())}"))
+        shard_tables = conn.execute(
+            sa.text("select tablename from pg_tables where schemaname = :s and tablename like :p"),
+            {"s": STAGING_SCHEMA, "p": tables.names["scores"] + "\\_s%"},
+        ).scalars().all()
+        names = [*tables.all(), *(qualified(STAGING_SCHEMA, t) for t in shard_tables)]
+        conn.execute(sa.text(f"drop table if exists {', '.join(names)}"))
 
 
-def count_rows(engine: Engine, table: str) -> int:
-    """Row count of a staging table (name from :func:`staging_tables`)."""
+def count_rows(engine: Engine, table: str, where: str = "") -> int:
+    """Row count of a staging table (name from :func:`staging_tables`; ``where``: a clause built by us)."""
     with engine.connect() as conn:
-        return int(conn.execute(sa.text(f"select count(*) from {table}")).scalar_one())  # noqa: S608
+        return int(conn.execute(sa.text(f"select count(*) from {table}{where}")).scalar_one())  # noqa: S608
 
 
 def training_tables(use_case: str, run_id: str) -> dict[str, tuple[str, str]]:

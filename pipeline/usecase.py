@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.settings import load_settings, project_root
+from pipeline.shards import MAX_SHARDS
 from pipeline.sqlfiles import SqlIdentifierError, quote_ident, sql_path
 
 #: PostgreSQL types a batch column may declare, and how scoring parses them.
@@ -125,6 +126,7 @@ class UseCase:
     demo_nights: int = 7
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     views_prefix: str = "v_"
+    shards: int = 1                    # [scoring] shards: score_daily's parallel score tasks (BATCHSCORE_SHARDS wins)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -252,6 +254,9 @@ def parse_usecase(raw: dict[str, Any], path: Path) -> UseCase:
     monitoring = parse_monitoring(get, path, categorical + numeric)
     views_prefix = get("output.views_prefix", str, f"v_{name}_")
     ident("output.views_prefix", f"{views_prefix}daily_summary", "view name")
+    shards = get("scoring.shards", int, 1)
+    if not 1 <= shards <= MAX_SHARDS:
+        raise UseCaseError(f"{path}: 'scoring.shards' must be from 1 to {MAX_SHARDS}, got {shards}")
 
     return UseCase(
         name=name,
@@ -282,6 +287,7 @@ def parse_usecase(raw: dict[str, Any], path: Path) -> UseCase:
         demo_nights=nights,
         monitoring=monitoring,
         views_prefix=views_prefix,
+        shards=shards,
         raw=raw,
     )
 

@@ -53,15 +53,17 @@ def test_retrain_weekly_is_wired_and_scheduled_weekly():
 
 
 def test_tasks_are_chained_extract_validate_features_score_publish_monitor_report(dag):
-    assert set(dag.task_ids) == {"extract", "validate", "build_features", "measure_drift", "score", "shadow_score",
-                                 "publish", "monitor", "refresh_report"}
+    assert set(dag.task_ids) == {"extract", "validate", "build_features", "measure_drift", "plan_shards", "score",
+                                 "shadow_score", "publish", "monitor", "refresh_report"}
     downstream = {t: set(dag.get_task(t).downstream_task_ids) for t in dag.task_ids}
     assert downstream["extract"] >= {"validate"}
     assert "build_features" in downstream["validate"]
-    assert {"score", "shadow_score", "measure_drift"} <= downstream["build_features"]
+    assert {"plan_shards", "shadow_score", "measure_drift"} <= downstream["build_features"]
+    assert downstream["plan_shards"] == {"score"}
     assert downstream["score"] == {"publish"} and downstream["measure_drift"] == {"publish"}
     assert set(dag.get_task("publish").upstream_task_ids) == {"extract", "validate", "build_features", "score",
                                                                "shadow_score", "measure_drift"}
+    assert dag.get_task("score").is_mapped  # one task instance per shard
     assert downstream["publish"] == {"monitor"}
     assert downstream["monitor"] == {"refresh_report"} and downstream["refresh_report"] == set()
 

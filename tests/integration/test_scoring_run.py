@@ -170,12 +170,13 @@ def test_a_second_use_case_runs_from_config_and_sql_alone(source, monkeypatch):
 def test_a_failure_mid_stream_stops_the_copy_threads_and_raises(champion, source, usecase):
     import threading
 
+    import adbc_driver_postgresql.dbapi as adbc
     import numpy as np
     from tqdm import tqdm
 
     from pipeline.extract import extract_batch
     from pipeline.features import build_features
-    from pipeline.score import stream_scores
+    from pipeline.score import adbc_uri, arrow_select, stream_scores
     from pipeline.staging import drop_staging, staging_tables
 
     class BreaksOnThirdChunk:
@@ -192,18 +193,20 @@ def test_a_failure_mid_stream_stops_the_copy_threads_and_raises(champion, source
     build_features(source, usecase, day, run)
     tables = staging_tables(usecase.name, day, run)
     threads_before = threading.active_count()
-    reader, writer = source.raw_connection(), source.raw_connection()
+    with source.begin() as conn:
+        conn.execute(sa.text(f"create table {tables.scores} "
+                             "(entity_id text, score double precision, predicted_label boolean)"))
+    reader, writer = adbc.connect(adbc_uri(source)), adbc.connect(adbc_uri(source))
     try:
-        with writer.cursor() as cur:
-            cur.execute("create temp table streamed (entity_id text, score double precision, predicted_label boolean)")
-        columns = ["entity_id", *usecase.feature_columns]
-        select = (f"copy (select {', '.join(columns)} from {tables.features}) to stdout "
-                  "with (format csv, null '\\N')")
         with pytest.raises(RuntimeError, match="model blew up mid-stream"):
-            stream_scores(reader, writer, select, "streamed", columns, BreaksOnThirdChunk(), usecase, 0.5, 50,
-                          tqdm(disable=True))
+            stream_scores(reader, writer, arrow_select(tables.features, usecase), ("batchscore_staging",
+                          tables.names["scores"]), BreaksOnThirdChunk(), usecase, 0.5, 50, tqdm(disable=True))
+        writer.rollback()
     finally:
         reader.close()
         writer.close()
-        drop_staging(source, tables)
     assert threading.active_count() == threads_before
+    assert BreaksOnThirdChunk.calls == 3
+    with source.connect() as conn:  # nothing of the broken stream was committed
+        assert conn.execute(sa.text(f"select count(*) from {tables.scores}")).scalar() == 0
+    drop_staging(source, tables)

@@ -92,3 +92,33 @@ def test_model_frame_reports_missing_feature_columns(uc):
 def test_pipeline_encodes_categoricals_for_the_booster(uc):
     pipe = make_pipeline(uc)
     assert pipe.named_steps["model"].categorical_features == list(range(len(uc.categorical)))
+
+
+def test_rechunk_cuts_arrow_batches_of_any_size_into_exact_chunks():
+    import pyarrow as pa
+
+    from pipeline.score import rechunk
+
+    batches = [pa.record_batch({"x": list(range(a, b))}) for a, b in ((0, 7), (7, 7), (7, 30), (30, 31))]
+    chunks = list(rechunk(iter(batches), 10))
+    assert [c.num_rows for c in chunks] == [10, 10, 10, 1]
+    assert [v for c in chunks for v in c.column("x").to_pylist()] == list(range(31))
+
+
+def test_arrow_and_pandas_chunks_get_the_same_scores(uc):
+    import pyarrow as pa
+
+    from pipeline.score import SCORES_SCHEMA, predict_arrow
+
+    train, holdout = _synthetic(uc, 3000, 6), _synthetic(uc, 200, 7)
+    model = train_model(train, holdout, uc).model
+    holdout.loc[:9, "carrier"] = None  # nulls and an unseen category travel through Arrow as well
+    holdout.loc[10:19, "dest"] = "ZZZ"
+    holdout.loc[20:29, "visib"] = np.nan
+    table = pa.Table.from_pandas(holdout[["entity_id", *uc.feature_columns]], preserve_index=False)
+    batch = predict_arrow(model, table, uc, 0.5)
+    expected = predict_chunk(model, holdout, uc, 0.5)
+    assert batch.schema == SCORES_SCHEMA
+    assert batch.column("entity_id").to_pylist() == expected["entity_id"].tolist()
+    np.testing.assert_array_equal(batch.column("score").to_numpy(), expected["score"].to_numpy())
+    assert batch.column("predicted_label").to_pylist() == expected["predicted_label"].tolist()
