@@ -113,7 +113,8 @@ def score_daily():
 
     @task
     def publish(batch: dict, validation: dict, features: dict, scores: list, shadow: dict) -> dict:
-        return stages.publish(batch, validation, features, list(scores), shadow)
+        # index within len(): iterating reads one past the end and logs a spurious "XCom not found" error
+        return stages.publish(batch, validation, features, [scores[i] for i in range(len(scores))], shadow)
 
     @task(on_success_callback=AlertNotifier(on="monitor"))
     def monitor(batch: dict) -> dict:
