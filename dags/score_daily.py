@@ -103,7 +103,9 @@ def score_daily():
     def plan_shards(features: dict) -> list:
         return stages.shard_plan(features)
 
-    @task
+    # the shards first: with as many worker slots as shards, measure_drift or shadow_score taking a slot would
+    # hold one shard back and serialise the scale-out
+    @task(priority_weight=100, weight_rule="absolute")
     def score(batch: dict, shard: dict) -> dict:
         return stages.score(batch, shard)
 

@@ -64,6 +64,9 @@ def test_tasks_are_chained_extract_validate_features_score_publish_monitor_repor
     assert set(dag.get_task("publish").upstream_task_ids) == {"extract", "validate", "build_features", "score",
                                                                "shadow_score", "measure_drift"}
     assert dag.get_task("score").is_mapped  # one task instance per shard
+    score = dag.get_task("score")  # queued before measure_drift and shadow_score, which must not hold a shard back
+    assert score.priority_weight > dag.get_task("measure_drift").priority_weight
+    assert "absolute" in str(score.weight_rule)
     assert downstream["publish"] == {"monitor"}
     assert downstream["monitor"] == {"refresh_report"} and downstream["refresh_report"] == set()
 
