@@ -36,7 +36,7 @@ demo: $(VENV_STAMP)
 	$(BIN)/batchscore demo
 
 test: $(VENV_STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: $(VENV_STAMP)
 	$(BIN)/ruff check .

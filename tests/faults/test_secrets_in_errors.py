@@ -31,7 +31,7 @@ def test_a_stage_failing_on_an_unreachable_database_never_shows_the_password(sta
         "score": lambda: stages.score(batch),
         "publish": lambda: stages.publish(batch, {"seconds": 0, "status": "passed"}, {"seconds": 0},
                                           {"seconds": 0, "model_version": "v1", "model_sha256": "0" * 64,
-                                           "threshold": 0.5}),
+                                           "threshold": 0.5, "rows": 1}),
         "record_failure": lambda: stages.record_failure("2013-09-12", "secret-test", "boom"),
     }
     caplog.set_level(logging.DEBUG)

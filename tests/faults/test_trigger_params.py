@@ -32,6 +32,11 @@ CASES = [
 
 
 def _state(engine) -> tuple:
+    from pipeline.publish import ensure_predictions_table
+    from pipeline.usecase import load_usecase
+
+    with engine.begin() as conn:  # the table may not exist yet in a fresh test database (it comes with a publish)
+        ensure_predictions_table(conn, load_usecase("flight_cancellation"))
     with engine.connect() as conn:
         return tuple(conn.execute(sa.text(
             "select (select count(*) from batchscore.scoring_runs), (select count(*) from batchscore.predictions), "

@@ -136,8 +136,8 @@ def test_score_daily_runs_to_success_on_a_real_scheduler(deployment, champion, s
     took = time.monotonic() - triggered
     print(f"{dep.executor}: run {run_id} succeeded {took:.1f}s after the trigger, "  # type: ignore[attr-defined]
           f"{time.monotonic() - dep.started_at:.1f}s after the components started; tasks {tasks}")  # type: ignore[attr-defined]
-    assert set(tasks) == {"extract", "validate", "build_features", "measure_drift", "score", "shadow_score",
-                          "publish", "monitor", "refresh_report"}
+    assert set(tasks) == {"extract", "validate", "build_features", "measure_drift", "plan_shards", "score",
+                          "shadow_score", "publish", "monitor", "refresh_report"}
     assert all(s == "success" for s, _ in tasks.values())
 
     expected = flights_on(source, day)
