@@ -203,8 +203,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pipeline.report import write_report
     from pipeline.stages import parse_date
     from pipeline.usecase import load_usecase
+    from pipeline.views import ensure_bi_views
 
     engine, uc = _engine(), load_usecase(args.usecase)
+    ensure_bi_views(engine, uc)  # the nightly monitor keeps them current; a hand-run report may come first
     path = write_report(
         engine, uc,
         date_from=parse_date(args.date_from, what="--from") if args.date_from else None,

@@ -82,11 +82,11 @@ def resolve_range(engine: Engine, uc: UseCase, date_from: dt.date | None, date_t
 
 def load_report_data(engine: Engine, uc: UseCase, date_from: dt.date | None = None,
                      date_to: dt.date | None = None) -> ReportData:
-    """Read the report's data from the BI views (and the predictions table for the score bands)."""
+    """Read the report's data from the BI views (and the predictions table for the score bands). The views
+    exist once a night was monitored (or after ``batchscore db migrate``)."""
     from pipeline.publish import predictions_table
-    from pipeline.views import ensure_bi_views, usecase_view_names
+    from pipeline.views import usecase_view_names
 
-    ensure_bi_views(engine, uc)
     date_from, date_to = resolve_range(engine, uc, date_from, date_to)
     views = usecase_view_names(uc)
     window = {"u": uc.name, "f": date_from, "t": date_to}

@@ -45,14 +45,6 @@ def probabilities(model: Any, frame: pd.DataFrame, uc: UseCase) -> np.ndarray:
     return proba
 
 
-def predict_chunk(model: Any, frame: pd.DataFrame, uc: UseCase, threshold: float) -> pd.DataFrame:
-    """Scores and labels for one parsed chunk (pure)."""
-    proba = probabilities(model, frame, uc)
-    return pd.DataFrame(
-        {"entity_id": frame["entity_id"].to_numpy(), "score": proba, "predicted_label": proba >= threshold}
-    )
-
-
 SCORES_SCHEMA = pa.schema([("entity_id", pa.string()), ("score", pa.float64()), ("predicted_label", pa.bool_())])
 
 

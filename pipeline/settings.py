@@ -6,7 +6,6 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 DATABASE_URL_ENV = "BATCHSCORE_DATABASE_URL"
 HOME_ENV = "BATCHSCORE_HOME"
@@ -54,11 +53,13 @@ def airflow_conn_to_url(raw: str) -> str:
         raise ValueError(f"{AIRFLOW_CONN_ENV} is neither a URI nor valid JSON") from None
     if not isinstance(conn, dict) or conn.get("conn_type") not in ("postgres", "postgresql"):
         raise ValueError(f"{AIRFLOW_CONN_ENV} must be a postgres connection (conn_type postgres)")
-    auth = quote(str(conn.get("login") or ""), safe="")
-    if conn.get("password"):
-        auth += ":" + quote(str(conn["password"]), safe="")
-    port = f":{int(conn['port'])}" if conn.get("port") else ""
-    return f"postgresql://{auth}{'@' if auth else ''}{conn.get('host') or ''}{port}/{conn.get('schema') or ''}"
+    from sqlalchemy.engine import URL  # builds and quotes the URL (a password may hold '@', '/', ':')
+
+    return URL.create(
+        "postgresql", username=conn.get("login") or None, password=conn.get("password") or None,
+        host=conn.get("host") or None, port=int(conn["port"]) if conn.get("port") else None,
+        database=conn.get("schema") or None,
+    ).render_as_string(hide_password=False)
 
 
 def load_settings() -> Settings:

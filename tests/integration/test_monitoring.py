@@ -221,6 +221,7 @@ def test_the_report_refuses_an_inverted_or_empty_range(source, champion, tmp_pat
     from pipeline.report import ReportError
 
     uc = stages.load_usecase(None)
+    ensure_bi_views(source, uc)
     with pytest.raises(ReportError, match="is after"):
         write_report(source, uc, date_from=dt.date(2013, 8, 17), date_to=dt.date(2013, 8, 1), output=tmp_path / "r")
     with pytest.raises(ReportError, match="no published predictions between 2012-01-01 and 2012-01-31"):

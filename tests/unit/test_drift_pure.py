@@ -47,7 +47,7 @@ def test_psi_refuses_bins_that_do_not_line_up():
         population_stability_index([0.5, 0.5], [0.2, 0.3, 0.5])
 
 
-def test_numeric_reference_bins_follow_width_bucket_semantics():
+def test_numeric_reference_bins_are_left_closed_quantile_bins():
     ref = numeric_reference(pd.Series([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10, None, None]), bins=5)
     assert ref["null_rate"] == pytest.approx(2 / 12)
     assert ref["rows"] == 10

@@ -1,9 +1,10 @@
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from pipeline.features import model_frame, parse_copy_chunk
-from pipeline.score import ScoringError, predict_chunk
+from pipeline.score import ScoringError, predict_arrow, probabilities
 from pipeline.train import evaluate, make_pipeline, train_model
 from pipeline.usecase import load_usecase
 
@@ -69,19 +70,21 @@ def test_unseen_and_missing_categories_still_score(uc):
     model = train_model(train, holdout, uc).model
     holdout.loc[:9, "carrier"] = "ZZ"
     holdout.loc[10:19, "dest"] = np.nan
-    out = predict_chunk(model, holdout, uc, threshold=0.5)
-    assert len(out) == 50 and out["score"].between(0, 1).all()
-    assert (out["predicted_label"] == (out["score"] >= 0.5)).all()
+    out = predict_arrow(model, pa.Table.from_pandas(holdout[["entity_id", *uc.feature_columns]],
+                                                    preserve_index=False), uc, threshold=0.5)
+    scores = out.column("score").to_numpy()
+    assert out.num_rows == 50 and ((scores >= 0) & (scores <= 1)).all()
+    assert out.column("predicted_label").to_pylist() == (scores >= 0.5).tolist()
 
 
-def test_predict_chunk_refuses_probabilities_outside_0_1(uc):
+def test_scoring_refuses_probabilities_outside_0_1(uc):
     class Broken:
         def predict_proba(self, x):
             return np.column_stack([np.zeros(len(x)), np.full(len(x), np.nan)])
 
     frame = _synthetic(uc, 3, 5)
     with pytest.raises(ScoringError, match="outside"):
-        predict_chunk(Broken(), frame, uc, 0.5)
+        probabilities(Broken(), frame, uc)
 
 
 def test_model_frame_reports_missing_feature_columns(uc):
@@ -117,8 +120,8 @@ def test_arrow_and_pandas_chunks_get_the_same_scores(uc):
     holdout.loc[20:29, "visib"] = np.nan
     table = pa.Table.from_pandas(holdout[["entity_id", *uc.feature_columns]], preserve_index=False)
     batch = predict_arrow(model, table, uc, 0.5)
-    expected = predict_chunk(model, holdout, uc, 0.5)
+    expected = probabilities(model, holdout, uc)  # the pandas path, on the frame as parsed from CSV
     assert batch.schema == SCORES_SCHEMA
-    assert batch.column("entity_id").to_pylist() == expected["entity_id"].tolist()
-    np.testing.assert_array_equal(batch.column("score").to_numpy(), expected["score"].to_numpy())
-    assert batch.column("predicted_label").to_pylist() == expected["predicted_label"].tolist()
+    assert batch.column("entity_id").to_pylist() == holdout["entity_id"].tolist()
+    np.testing.assert_array_equal(batch.column("score").to_numpy(), expected)
+    assert batch.column("predicted_label").to_pylist() == (expected >= 0.5).tolist()
