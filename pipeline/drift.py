@@ -40,6 +40,7 @@ SCORE_FEATURE = "score"
 OTHER = "__other__"          # categories outside the reference's frequent ones (unseen ones included)
 MIN_CATEGORY_SHARE = 0.005   # categories rarer than this in training are pooled into OTHER
 MAX_CATEGORIES = 30
+DRIFT_LOCK_KEY = 7_146_006
 SHARE_FLOOR = 1e-4           # empty bins get this share, so that the logarithm stays finite
 
 
@@ -280,6 +281,10 @@ def store_metrics(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str,
     """Replace this run's rows for ``features`` (all when None) with ``metrics``, in one transaction."""
     insert = sa.text(load_sql("queries/insert_drift_metric.sql"))
     with engine.begin() as conn:
+        # one writer per (use case, date) at a time: two runs of a date finishing together both monitor the
+        # published run, and their delete-then-insert would otherwise collide on the unique key
+        conn.execute(sa.text("select pg_advisory_xact_lock(:k, hashtext(:key))"),
+                     {"k": DRIFT_LOCK_KEY, "key": f"{uc.name}/{score_date.isoformat()}"})
         conn.execute(
             sa.text("delete from batchscore.drift_metrics where use_case = :u and score_date = :d and run_id = :r "
                     "and (cast(:features as text[]) is null or feature = any(cast(:features as text[])))"),

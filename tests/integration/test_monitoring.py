@@ -282,3 +282,34 @@ def test_a_version_without_reference_gets_the_same_one_rebuilt_from_its_windows(
     ensure_reference(source, usecase, champion.version)
     assert stored() == original  # same point-in-time sets, same artifact: the very same reference
 
+
+
+def test_two_monitors_storing_the_same_runs_drift_at_once_do_not_collide(source, champion, usecase):
+    import threading
+
+    from pipeline.drift import DriftMetric, store_metrics
+
+    metrics = [DriftMetric(f"f{i}", "psi", 0.1, 0.25, "ok", 500, 5000) for i in range(40)]
+    day, errors = dt.date(2013, 5, 23), []
+    barrier = threading.Barrier(2)
+
+    def store():
+        try:
+            for _ in range(15):
+                barrier.wait()
+                store_metrics(source, usecase, day, "drift-test-twice", "v1", metrics)
+        except Exception as exc:  # collected: any error fails the test
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=store) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        assert len(drift_rows(source, "drift-test-twice")) == 40
+    finally:
+        with source.begin() as conn:
+            conn.execute(sa.text("delete from batchscore.drift_metrics where run_id = 'drift-test-twice'"))
