@@ -56,11 +56,13 @@ def _materialise(engine: Engine, uc: UseCase, score_date: dt.date, tables: Stagi
     with engine.begin() as conn:
         # unlogged: working data that publish copies into the (logged) predictions table; the query text
         # comes from the use case's SQL files, the table names from staging_tables()
-        conn.execute(
+        created = conn.execute(
             sa.text(f"create unlogged table {tables.batch} as select * from (\n{batch_query(uc)}\n) as batch"),  # noqa: S608
             {"date_from": score_date, "date_to": score_date},
         )
-        rows = int(conn.execute(sa.text(f"select count(*) from {tables.batch}")).scalar_one())  # noqa: S608
+        rows = created.rowcount  # the command tag's count ("SELECT n"): no second pass over the batch
+        if rows is None or rows < 0:
+            rows = int(conn.execute(sa.text(f"select count(*) from {tables.batch}")).scalar_one())  # noqa: S608
         conn.execute(sa.text(f"analyze {tables.batch}"))
         if uc.validation.freshness_sql:
             conn.execute(sa.text(freshness_probe(uc, tables.freshness)), {"score_date": score_date})

@@ -82,6 +82,15 @@ def judge(perf: Performance, holdout_ap: float | None, uc: UseCase) -> str:
     return "ok"
 
 
+def newest_partition(conn: sa.Connection, uc: UseCase, end_date: dt.date) -> str:
+    """The predictions partition of ``end_date`` when it exists, else the whole predictions table."""
+    from pipeline.publish import PREDICTIONS_SCHEMA, partition_name, predictions_table
+
+    partition = qualified(PREDICTIONS_SCHEMA, partition_name(uc, end_date))
+    found = conn.execute(sa.text("select to_regclass(:p) is not null"), {"p": partition}).scalar_one()
+    return partition if found else predictions_table(uc)
+
+
 def scored_table(uc: UseCase, role: str) -> str:
     """The table holding a role's scores: the predictions (champion) or the shadow scores."""
     from pipeline.publish import PREDICTIONS_SCHEMA
@@ -125,8 +134,10 @@ def update_performance(engine: Engine, uc: UseCase, end_date: dt.date, *, as_of:
         labelled = labelled_scores_query(uc, table)
         with engine.begin() as conn:
             # fresh statistics: a just-published date is invisible to stale ones, and the planner then
-            # picks a nested loop that takes seconds instead of milliseconds
-            conn.execute(sa.text(f"analyze {table}"))
+            # picks a nested loop that takes seconds instead of milliseconds. The predictions table is
+            # partitioned by date: only the newest partition lacks statistics (analysing the parent would
+            # sample every partition, every night)
+            conn.execute(sa.text(f"analyze {newest_partition(conn, uc, end_date) if role == 'champion' else table}"))
         with engine.connect() as conn:
             fingerprints = conn.execute(
                 sa.text(f"with labelled as ({labelled}) "  # noqa: S608 (composed from project SQL files)

@@ -1,13 +1,17 @@
 """Publish: swap one score date's predictions in a single transaction, with its ledger row.
 
-Under a per-date advisory lock the old rows of the date are deleted and the run's scores inserted, and the
-run is written to ``batchscore.scoring_runs``; all of it commits together or not at all. Readers see the old
-predictions until the commit and the new ones after it, never a mixture.
+The predictions table is list-partitioned by score date. Score writes a run's predictions into a staged table
+shaped like a partition (:func:`create_staged_predictions`); publish seals it (drops the run's defaults, builds
+the key on the whole date) outside any lock, then, in one short transaction under a per-date advisory lock,
+writes the ledger row, detaches and drops the date's old partition and attaches the new one: catalog changes,
+not a million-row delete and insert into an indexed table. Readers see the old predictions until the commit
+and the new ones after it, never a mixture; a failure at any point leaves the old partition in place.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import time
@@ -18,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from pipeline.db import run_script
 from pipeline.sqlfiles import load_sql, qualified, quote_ident
-from pipeline.staging import StagingTables, drop_staging, staging_tables
+from pipeline.staging import STAGING_SCHEMA, StagingTables, drop_staging, staging_tables
 from pipeline.usecase import UseCase
 
 log = logging.getLogger(__name__)
@@ -36,16 +40,58 @@ def predictions_table(uc: UseCase) -> str:
     return qualified(PREDICTIONS_SCHEMA, uc.predictions_table)
 
 
+def partition_name(uc: UseCase, score_date: dt.date) -> str:
+    """Bare name of the date's partition: ``<predictions_table>_YYYYMMDD`` (a long table name is shortened
+    and made unique with a hash, so it stays within PostgreSQL's 63 characters)."""
+    suffix = f"_{score_date:%Y%m%d}"
+    base = uc.predictions_table
+    if len(base) + len(suffix) > 63:
+        digest = hashlib.sha256(base.encode()).hexdigest()[:6]
+        base = f"{base[:63 - len(suffix) - 7]}_{digest}"
+    return base + suffix
+
+
 def ensure_predictions_table(conn: Connection, uc: UseCase) -> None:
-    """Create the use case's predictions table and its indexes when missing (idempotent)."""
-    run_script(
-        conn,
-        load_sql(
-            "tables/predictions.sql",
-            predictions=predictions_table(uc),
-            predictions_entity_index=quote_ident(f"{uc.predictions_table}_entity_date"[:63]),
-        ),
-    )
+    """Create the use case's partitioned predictions table when missing; convert one made before partitioning
+    (same rows, one partition per date, the use case's views re-pointed) in the caller's transaction."""
+    target = predictions_table(uc)
+    kind = conn.execute(
+        sa.text("select relkind from pg_class where oid = to_regclass(:t)"), {"t": target}
+    ).scalar()
+    if kind == "r":
+        convert_to_partitioned(conn, uc)
+        return
+    run_script(conn, load_sql("tables/predictions.sql", predictions=target))
+
+
+def convert_to_partitioned(conn: Connection, uc: UseCase) -> None:
+    """Move an unpartitioned predictions table (made by an earlier version) into a partitioned one."""
+    from pipeline.views import apply_usecase_view_files, lock_views
+
+    target = predictions_table(uc)
+    old = qualified(STAGING_SCHEMA, uc.predictions_table)
+    lock_views(conn)
+    conn.execute(sa.text(f"lock table {target} in access exclusive mode"))
+    conn.execute(sa.text(f"alter table {target} set schema {quote_ident(STAGING_SCHEMA)}"))
+    run_script(conn, load_sql("tables/predictions.sql", predictions=target))
+    dates = conn.execute(sa.text(f"select distinct score_date from {old} order by 1")).scalars().all()  # noqa: S608
+    for day in dates:
+        partition = qualified(PREDICTIONS_SCHEMA, partition_name(uc, day))
+        conn.execute(sa.text(load_sql("tables/create_partition.sql", predictions=target, partition=partition)),
+                     {"score_date": day})
+    moved = conn.execute(
+        sa.text(load_sql("tables/copy_unpartitioned_predictions.sql", predictions=target, old=old))
+    ).rowcount
+    apply_usecase_view_files(conn, uc)  # the views followed the old table: point them at the new one
+    try:
+        conn.execute(sa.text(f"drop table {old}"))
+    except sa.exc.DBAPIError as exc:
+        detail = str(exc.orig).strip().splitlines()
+        raise PublishError(
+            f"{uc.name}: cannot convert {target} to a partitioned table: objects batchscore does not manage "
+            f"depend on it ({' '.join(detail[:3])}); drop or re-create them on the partitioned table"
+        ) from None
+    log.info("converted %s to a partitioned table: %d rows in %d date partitions", target, moved, len(dates))
 
 
 def lock_score_date(conn: Connection, uc: UseCase, score_date: dt.date) -> None:
@@ -73,6 +119,18 @@ def record_run(conn: Connection, uc: UseCase, score_date: dt.date, run_id: str, 
     )
 
 
+def create_staged_predictions(conn: Connection, uc: UseCase, staged: str, score_date: dt.date, *, run_id: str,
+                              model_version: str, threshold: float) -> None:
+    """(Re)create a run's staged predictions table ``staged`` (quoted, in the staging schema): a partition of the
+    date to be, whose constant columns default to this run's values. Score fills it; publish attaches it."""
+    ensure_predictions_table(conn, uc)
+    conn.execute(sa.text(f"drop table if exists {staged}"))
+    conn.execute(
+        sa.text(load_sql("tables/staged_predictions.sql", staged=staged, predictions=predictions_table(uc))),
+        {"score_date": score_date, "threshold": threshold, "model_version": model_version, "run_id": run_id},
+    )
+
+
 def publish_predictions(
     engine: Engine,
     uc: UseCase,
@@ -82,7 +140,6 @@ def publish_predictions(
     rows_in: int,
     model_version: str,
     model_sha256: str,
-    threshold: float,
     validation_status: str,
     timings: dict[str, float],
     started_at: dt.datetime | None = None,
@@ -90,61 +147,117 @@ def publish_predictions(
     shadow_threshold: float | None = None,
     shards: int = 1,
 ) -> dict[str, Any]:
-    """Atomically replace the date's predictions with the run's scores and record the run; with a
+    """Atomically replace the date's predictions with the run's staged predictions and record the run; with a
     ``shadow_version``, replace that version's shadow scores of the date in the same transaction.
-    With ``shards`` > 1 the scores of all shards are published together, in that one transaction.
+    With ``shards`` > 1 the staged predictions of all shards are combined first and published together.
 
     Fails without changing anything when the scores are not exactly one per batch row.
     """
     started = time.perf_counter()
     tables = staging_tables(uc.name, score_date, run_id)
     target = predictions_table(uc)
-    scores = scores_relation(tables, shards)
-    # DDL in its own short transaction: CREATE INDEX IF NOT EXISTS takes a SHARE lock on the table even when
-    # the index exists, and held into the publish transaction it deadlocked two runs of one date (each waits
-    # for the other: one on the advisory lock, the other for ROW EXCLUSIVE to delete)
+    # DDL in its own short transaction: never hold a lock on the predictions table while waiting for the
+    # date's advisory lock (two runs of one date deadlocked that way)
+    partition = partition_name(uc, score_date)
     with engine.begin() as conn:
         ensure_predictions_table(conn, uc)
+        already = _published_by(conn, uc, score_date, run_id, tables, shards)
+    if already is not None:
+        # a retry of a publish whose commit went through but whose task died before reporting it
+        drop_staging(engine, tables)
+        log.info("%s %s: run %s already published %d predictions; nothing to do", uc.name, score_date, run_id,
+                 already)
+        return {"rows": already, "replaced": 0, "table": target, "seconds": round(time.perf_counter() - started, 3)}
+    staged = seal_staged_predictions(engine, uc, score_date, tables, shards, rows_in)
     with engine.begin() as conn:
         lock_score_date(conn, uc, score_date)
-        scored, distinct = conn.execute(
-            sa.text(f"select count(*), count(distinct entity_id) from {scores}")  # noqa: S608
-        ).one()
-        if scored != rows_in or distinct != scored:
-            raise PublishError(
-                f"{uc.name} {score_date}: {scored} scores for {distinct} entities, batch had {rows_in} rows; "
-                "nothing published"
-            )
-        replaced = conn.execute(
-            sa.text(f"delete from {target} where score_date = :d"), {"d": score_date}  # noqa: S608
-        ).rowcount
-        inserted = conn.execute(
-            sa.text(load_sql("queries/publish_predictions.sql", predictions=target, scores=scores)),
-            {"score_date": score_date, "threshold": threshold, "model_version": model_version, "run_id": run_id},
-        ).rowcount
         if shadow_version:
             _publish_shadow(conn, uc, score_date, run_id, tables.shadow, shadow_version, shadow_threshold, rows_in)
+        old = conn.execute(
+            sa.text("select to_regclass(:p) is not null"), {"p": qualified(PREDICTIONS_SCHEMA, partition)}
+        ).scalar_one()
+        replaced = 0
+        if old:
+            replaced = conn.execute(
+                sa.text(f"select count(*) from {qualified(PREDICTIONS_SCHEMA, partition)}")  # noqa: S608
+            ).scalar_one()
         publish_seconds = round(time.perf_counter() - started, 3)
+        # the ledger row first, the partition swap last: the swap takes the table's exclusive lock, held for
+        # the few catalog statements until commit, so readers wait milliseconds, not for a ledger insert
         record_run(
             conn, uc, score_date, run_id, status="succeeded", model_version=model_version,
-            model_sha256=model_sha256, rows_in=rows_in, rows_out=inserted,
+            model_sha256=model_sha256, rows_in=rows_in, rows_out=rows_in,
             validation_status=validation_status, timings={**timings, "publish": publish_seconds},
             started_at=started_at,
         )
+        if old:
+            run_script(conn, load_sql("tables/detach_partition.sql", predictions=target,
+                                      old=qualified(PREDICTIONS_SCHEMA, partition)))
+        conn.execute(
+            sa.text(load_sql("tables/attach_partition.sql", staged=staged, schema=quote_ident(PREDICTIONS_SCHEMA),
+                             moved=qualified(PREDICTIONS_SCHEMA, tables.names["scores"]),
+                             partition_name=quote_ident(partition), predictions=target,
+                             partition=qualified(PREDICTIONS_SCHEMA, partition))),
+            {"score_date": score_date},
+        )
     drop_staging(engine, tables)
-    log.info("published %d predictions for %s into %s (replaced %d)", inserted, score_date, target, replaced)
-    return {"rows": inserted, "replaced": replaced, "table": target, "seconds": publish_seconds}
+    log.info("published %d predictions for %s into %s (replaced %d)", rows_in, score_date, target, replaced)
+    return {"rows": rows_in, "replaced": replaced, "table": target, "seconds": round(time.perf_counter() - started, 3)}
 
 
-def scores_relation(tables: StagingTables, shards: int) -> str:
-    """The run's scores as one relation: its scores table, or all shard tables as one (``union all``)."""
-    if shards == 1:
-        return tables.scores
-    parts = " union all ".join(
-        f"select entity_id, score, predicted_label from {tables.shard_scores(i, shards)}"  # noqa: S608
-        for i in range(shards)
-    )
-    return f"({parts}) as scores"
+def seal_staged_predictions(engine: Engine, uc: UseCase, score_date: dt.date, tables: StagingTables,
+                            shards: int, rows_in: int) -> str:
+    """Check the run's staged predictions (one per batch row, each entity once) and seal them into a finished
+    partition (sql/tables/seal_staged_predictions.sql), outside the publish lock; returns the quoted name.
+    Combines the shards' tables first when the run has several. Raises :class:`PublishError` otherwise."""
+    staged = tables.scores
+    with engine.begin() as conn:
+        missing = [t for t in ([tables.shard_scores(i, shards) for i in range(shards)] if shards > 1 else [staged])
+                   if conn.execute(sa.text("select to_regclass(:t) is null"), {"t": t}).scalar_one()]
+        if missing:
+            raise PublishError(f"{uc.name} {score_date}: the run's staged scores are gone ({', '.join(missing)}); "
+                               "clear and re-run its score task; nothing published")
+        if shards > 1:
+            parts = " union all ".join(
+                f"select * from {tables.shard_scores(i, shards)}" for i in range(shards)  # noqa: S608
+            )
+            conn.execute(sa.text(f"drop table if exists {staged}"))
+            conn.execute(sa.text(load_sql("tables/combine_shard_predictions.sql", staged=staged,
+                                          first=tables.shard_scores(0, shards), shards=f"({parts}) as shards")))
+        scored = conn.execute(sa.text(f"select count(*) from {staged}")).scalar_one()  # noqa: S608
+    try:
+        with engine.begin() as conn:
+            if scored != rows_in:
+                raise PublishError(f"{uc.name} {score_date}: {scored} scores for a batch of {rows_in} rows; "
+                                   "nothing published")
+            sealed = conn.execute(
+                sa.text("select exists (select from pg_index where indrelid = to_regclass(:t) and indisprimary)"),
+                {"t": staged},
+            ).scalar_one()
+            if not sealed:  # a retried publish finds the table it sealed before it died
+                conn.execute(sa.text(load_sql("tables/seal_staged_predictions.sql", staged=staged)))
+    except sa.exc.IntegrityError:
+        with engine.connect() as conn:
+            distinct = conn.execute(sa.text(f"select count(distinct entity_id) from {staged}")).scalar_one()  # noqa: S608
+        raise PublishError(f"{uc.name} {score_date}: {scored} scores for {distinct} entities (an entity scored "
+                           "twice); nothing published") from None
+    return staged
+
+
+def _published_by(conn: Connection, uc: UseCase, score_date: dt.date, run_id: str, tables: StagingTables,
+                  shards: int) -> int | None:
+    """Rows of the date's partition when ``run_id`` published it and its staged scores are gone (the publish
+    committed, then its task died before reporting success); otherwise ``None``."""
+    staged_left = [tables.scores, *(tables.shard_scores(i, shards) for i in range(shards) if shards > 1)]
+    if any(conn.execute(sa.text("select to_regclass(:t) is not null"), {"t": t}).scalar_one() for t in staged_left):
+        return None
+    partition = qualified(PREDICTIONS_SCHEMA, partition_name(uc, score_date))
+    if not conn.execute(sa.text("select to_regclass(:p) is not null"), {"p": partition}).scalar_one():
+        return None
+    rows, by_run = conn.execute(
+        sa.text(f"select count(*), bool_and(run_id = :r) from {partition}"), {"r": run_id}  # noqa: S608
+    ).one()
+    return int(rows) if rows and by_run else None
 
 
 def shadow_table(uc: UseCase) -> str:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pipeline.features import model_frame
+from pipeline.publish import create_staged_predictions
 from pipeline.registry import ModelVersion, get_champion, load_artifact
 from pipeline.settings import load_settings
 from pipeline.shards import SHARD_COLUMN, ShardError, check_shard
@@ -64,12 +65,14 @@ def predict_arrow(model: Any, table: pa.Table, uc: UseCase, threshold: float) ->
 
 
 def predict_threads() -> int:
-    """OpenMP threads for ``predict_proba`` while streaming: one core is left to the COPY streams (PostgreSQL's
-    backends and the reader/writer threads) that run at the same time, and ``OMP_NUM_THREADS``, when set, caps
-    it. Measured on 2 shared cores (1M rows): score 17-23 s with one thread vs 24-34 s with two, which spin
-    against the COPY work."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    threads = max(1, cores - 1)
+    """OpenMP threads for ``predict_proba``: ``BATCHSCORE_PREDICT_THREADS``, else every core the process may use;
+    ``OMP_NUM_THREADS``, when set (one worker per core), caps it. Measured on 2 cores (1M rows, W1): on a quiet
+    machine score took 5.0-5.5 s with two threads vs 5.8-6.1 s with one; on a machine shared with other busy
+    processes one thread was faster (17-23 s vs 24-34 s: two threads spin against the COPY work), so a worker
+    that shares its cores should set it to 1."""
+    threads = load_settings().predict_threads
+    if threads is None:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     cap = os.environ.get("OMP_NUM_THREADS", "").strip()
     if cap.isdigit() and int(cap) > 0:
         threads = min(threads, int(cap))
@@ -258,13 +261,15 @@ def score_features(
     chunk_rows = chunk_rows or load_settings().chunk_rows
 
     with engine.begin() as conn:
-        conn.execute(sa.text(f"drop table if exists {target}"))
-        conn.execute(
-            sa.text(
+        if into == "scores":  # the date's partition to be, published as it is
+            create_staged_predictions(conn, uc, target, score_date, run_id=run_id, model_version=mv.version,
+                                      threshold=mv.threshold)
+        else:
+            conn.execute(sa.text(f"drop table if exists {target}"))
+            conn.execute(sa.text(
                 f"create unlogged table {target} "
                 "(entity_id text not null, score double precision not null, predicted_label boolean not null)"
-            )
-        )
+            ))
     import adbc_driver_postgresql.dbapi as adbc
     from threadpoolctl import threadpool_limits
 

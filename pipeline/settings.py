@@ -12,6 +12,7 @@ HOME_ENV = "BATCHSCORE_HOME"
 USECASE_ENV = "BATCHSCORE_USECASE"
 MODEL_STORE_ENV = "BATCHSCORE_MODEL_STORE"
 CHUNK_ROWS_ENV = "BATCHSCORE_CHUNK_ROWS"
+PREDICT_THREADS_ENV = "BATCHSCORE_PREDICT_THREADS"
 AIRFLOW_CONN_ENV = "AIRFLOW_CONN_BATCHSCORE_DB"  # Airflow connection ``batchscore_db`` from the environment
 
 DEFAULT_USECASE = "flight_cancellation"
@@ -30,6 +31,7 @@ class Settings:
     usecase: str
     model_store: Path
     chunk_rows: int
+    predict_threads: int | None  # None: every core the process may use
 
     @property
     def pgdata(self) -> Path:
@@ -65,13 +67,7 @@ def airflow_conn_to_url(raw: str) -> str:
 def load_settings() -> Settings:
     """Read the settings from the environment now."""
     home = Path(os.environ.get(HOME_ENV) or project_root() / ".batchscore").resolve()
-    chunk_raw = os.environ.get(CHUNK_ROWS_ENV, str(DEFAULT_CHUNK_ROWS))
-    try:
-        chunk_rows = int(chunk_raw)
-    except ValueError:
-        raise ValueError(f"{CHUNK_ROWS_ENV} must be a positive integer, got {chunk_raw!r}") from None
-    if chunk_rows <= 0:
-        raise ValueError(f"{CHUNK_ROWS_ENV} must be a positive integer, got {chunk_rows}")
+    chunk_rows = _positive_int(CHUNK_ROWS_ENV) or DEFAULT_CHUNK_ROWS
     return Settings(
         # BATCHSCORE_DATABASE_URL wins; a deployment may give the Airflow connection instead
         database_url=os.environ.get(DATABASE_URL_ENV) or (
@@ -80,4 +76,19 @@ def load_settings() -> Settings:
         usecase=os.environ.get(USECASE_ENV) or DEFAULT_USECASE,
         model_store=Path(os.environ.get(MODEL_STORE_ENV) or home / "models").resolve(),
         chunk_rows=chunk_rows,
+        predict_threads=_positive_int(PREDICT_THREADS_ENV),
     )
+
+
+def _positive_int(name: str) -> int | None:
+    """The environment variable ``name`` as a positive integer; None when unset or empty."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return value

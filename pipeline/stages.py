@@ -159,7 +159,7 @@ def publish(batch: dict[str, Any], validation: dict[str, Any], features: dict[st
         timings["shadow_score"] = shadow["seconds"]
     return publish_predictions(
         engine, uc, day, batch["run_id"], rows_in=batch["rows"], model_version=scores["model_version"],
-        model_sha256=scores["model_sha256"], threshold=scores["threshold"],
+        model_sha256=scores["model_sha256"],
         validation_status=validation["status"], timings=timings,
         started_at=dt.datetime.fromisoformat(batch["started_at"]),
         shadow_version=(shadow or {}).get("model_version"), shadow_threshold=(shadow or {}).get("threshold"),

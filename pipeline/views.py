@@ -59,10 +59,17 @@ def apply_global_views(conn: Connection) -> None:
 
 def apply_usecase_views(conn: Connection, uc: UseCase) -> None:
     """(Re)create the views over the use case's predictions table (created first when missing)."""
-    from pipeline.db import run_script
-    from pipeline.publish import ensure_predictions_table, predictions_table
+    from pipeline.publish import ensure_predictions_table
 
     ensure_predictions_table(conn, uc)
+    apply_usecase_view_files(conn, uc)
+
+
+def apply_usecase_view_files(conn: Connection, uc: UseCase) -> None:
+    """``create or replace`` the use case's views from their files, over its current predictions table."""
+    from pipeline.db import run_script
+    from pipeline.publish import predictions_table
+
     for view, name in usecase_view_names(uc).items():
         run_script(conn, load_sql(f"views/v_{view}.sql", view=qualified(SCHEMA, name),
                                   predictions=predictions_table(uc), use_case=quote_name_literal(uc.name)))

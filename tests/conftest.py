@@ -25,7 +25,7 @@ _HOME = Path(tempfile.mkdtemp(prefix="batchscore-test-"))
 atexit.register(shutil.rmtree, _HOME, True)
 os.environ["BATCHSCORE_HOME"] = str(_HOME)
 for _name in ("BATCHSCORE_DATABASE_URL", "AIRFLOW_CONN_BATCHSCORE_DB", "BATCHSCORE_USECASE", "BATCHSCORE_MODEL_STORE",
-              "AIRFLOW__LOGGING__LOGGING_LEVEL", "BATCHSCORE_CHUNK_ROWS"):
+              "AIRFLOW__LOGGING__LOGGING_LEVEL", "BATCHSCORE_CHUNK_ROWS", "BATCHSCORE_PREDICT_THREADS"):
     os.environ.pop(_name, None)
 
 from pipeline.airflow_local import configure_airflow_env  # noqa: E402

@@ -15,14 +15,21 @@ def flights_on(engine, day: dt.date) -> int:
         ).scalar_one()
 
 
-def predictions_fingerprint(engine, day: dt.date, table: str = "batchscore.predictions") -> tuple:
-    """(row count, md5 of the published content, run ids) of one date's predictions."""
-    with engine.connect() as conn:
-        return tuple(conn.execute(sa.text(
-            "select count(*), coalesce(md5(string_agg(entity_id || ':' || score::text || ':' || "
-            "predicted_label::text || ':' || model_version, ',' order by entity_id)), ''), "
-            f"coalesce(string_agg(distinct run_id, ','), '') from {table} where score_date = :d"
-        ), {"d": day}).one())
+def predictions_fingerprint(bind, day: dt.date, table: str = "batchscore.predictions") -> tuple:
+    """(row count, md5 of the published content, run ids) of one date's predictions; ``bind``: an engine, or a
+    connection to read inside its open transaction."""
+    if isinstance(bind, sa.Connection):
+        return _fingerprint(bind, day, table)
+    with bind.connect() as conn:
+        return _fingerprint(conn, day, table)
+
+
+def _fingerprint(conn, day: dt.date, table: str) -> tuple:
+    return tuple(conn.execute(sa.text(
+        "select count(*), coalesce(md5(string_agg(entity_id || ':' || score::text || ':' || "
+        "predicted_label::text || ':' || model_version, ',' order by entity_id)), ''), "
+        f"coalesce(string_agg(distinct run_id, ','), '') from {table} where score_date = :d"
+    ), {"d": day}).one())
 
 
 def ledger(engine, run_id: str) -> list[dict]:

@@ -1,5 +1,8 @@
 -- The BI contract: one row per (score_date, entity_id), the latest published score of that date.
 -- {{predictions}} is the configured table name (validated and quoted by pipeline.sqlfiles).
+-- List-partitioned by score_date: publish swaps in a date's partition, built and indexed beforehand, so a
+-- night's million rows are never inserted into (and indexed by) the live table. The key leads with
+-- entity_id: it serves "one entity over time"; "one date" and "latest date" are partition pruning.
 create table if not exists {{predictions}} (
     score_date       date             not null,
     entity_id        text             not null,
@@ -9,8 +12,5 @@ create table if not exists {{predictions}} (
     model_version    text             not null,
     run_id           text             not null,
     scored_at        timestamptz      not null,
-    primary key (score_date, entity_id)
-);
-
--- "one entity over time"; the primary key already serves "latest date" and "one date"
-create index if not exists {{predictions_entity_index}} on {{predictions}} (entity_id, score_date desc);
+    primary key (entity_id, score_date)
+) partition by list (score_date);

@@ -1,5 +1,5 @@
-"""SIGKILL of the scoring process in the middle of publish: readers never see a partial date, and a re-run
-of the same run completes with the exact counts."""
+"""SIGKILL of the scoring process in the middle of publish (ledger row written, partition swap pending):
+readers never see a partial date, and a re-run of the same run completes with the exact counts."""
 
 import datetime as dt
 import os
@@ -27,20 +27,20 @@ def test_sigkill_in_the_middle_of_publish_leaves_the_old_date_and_a_rerun_comple
     expected = flights_on(source, DAY)
     assert before[0] == expected and before[2] == "fault-kill-before"
 
-    # Hold the ledger table so the publish transaction stops at its last statement: the date's old rows are
-    # deleted and the new ones inserted (uncommitted) when the process is killed.
+    # A reader inside an open transaction holds the date's partition, so publish stops at its last step: its
+    # ledger row is written (uncommitted) and it waits to swap the partition when the process is killed.
     holder = source.connect()
-    holder.execute(sa.text("lock table batchscore.scoring_runs in share mode"))
+    assert predictions_fingerprint(holder, DAY) == before
     proc = start_scoring_process(DAY.isoformat(), "fault-kill", tmp_path / "killed.log")
     try:
-        [pid] = wait_for("publish to block on the ledger insert", lambda: backends_waiting_on(
-            source, "relation", "%insert into batchscore.scoring_runs%"), procs=(proc,))
+        [pid] = wait_for("publish to block on the partition swap", lambda: backends_waiting_on(
+            source, "relation", "%detach partition%"), procs=(proc,))
         with source.connect() as conn:
-            holds_predictions = conn.execute(sa.text(
+            holds_ledger = conn.execute(sa.text(
                 "select count(*) from pg_locks where pid = :p and granted and mode = 'RowExclusiveLock' "
-                "and relation = 'batchscore.predictions'::regclass"), {"p": pid}).scalar()
-        assert holds_predictions == 1  # it has already deleted and re-inserted the date's rows
-        assert predictions_fingerprint(source, DAY) == before  # ... and nobody can see that
+                "and relation = 'batchscore.scoring_runs'::regclass"), {"p": pid}).scalar()
+        assert holds_ledger == 1  # it has already inserted its ledger row
+        assert predictions_fingerprint(holder, DAY) == before  # ... and the reader still sees the old date
         os.killpg(proc.pid, signal.SIGKILL)
         assert reap(proc) == -signal.SIGKILL
     finally:

@@ -60,10 +60,10 @@ def test_chunk_size_does_not_change_the_predictions(champion, source, monkeypatc
     assert predictions_fingerprint(source, DAY)[:2] == big[:2]
 
 
-def test_a_failure_after_the_copy_and_before_commit_leaves_the_date_untouched(champion, source):
+def test_a_failure_at_commit_after_the_partition_swap_leaves_the_date_untouched(champion, source):
     stages.run_all(DAY.isoformat(), "run-before-failure")
     before = predictions_fingerprint(source, DAY)
-    with source.begin() as conn:  # make the ledger insert, the last statement before commit, fail
+    with source.begin() as conn:  # a deferred trigger on the ledger row fails at COMMIT, after every statement
         conn.execute(sa.text("""
             create function batchscore.inject_failure() returns trigger language plpgsql as $$
             begin
@@ -72,8 +72,8 @@ def test_a_failure_after_the_copy_and_before_commit_leaves_the_date_untouched(ch
                 end if;
                 return new;
             end $$;
-            create trigger inject_failure before insert on batchscore.scoring_runs
-                for each row execute function batchscore.inject_failure();
+            create constraint trigger inject_failure after insert on batchscore.scoring_runs
+                deferrable initially deferred for each row execute function batchscore.inject_failure();
         """))
     try:
         with pytest.raises(sa.exc.InternalError, match="injected failure"):

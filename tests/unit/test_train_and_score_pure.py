@@ -125,3 +125,21 @@ def test_arrow_and_pandas_chunks_get_the_same_scores(uc):
     assert batch.column("entity_id").to_pylist() == holdout["entity_id"].tolist()
     np.testing.assert_array_equal(batch.column("score").to_numpy(), expected)
     assert batch.column("predicted_label").to_pylist() == (expected >= 0.5).tolist()
+
+
+def test_predict_threads_default_to_every_core_and_follow_the_setting_and_the_openmp_cap(monkeypatch):
+    import os
+
+    from pipeline.score import predict_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("BATCHSCORE_PREDICT_THREADS", raising=False)
+    assert predict_threads() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("BATCHSCORE_PREDICT_THREADS", "3")
+    assert predict_threads() == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # one worker per core caps it
+    assert predict_threads() == 1
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("BATCHSCORE_PREDICT_THREADS", bad)
+        with pytest.raises(ValueError, match=f"BATCHSCORE_PREDICT_THREADS must be a positive integer, got .*{bad}"):
+            predict_threads()
