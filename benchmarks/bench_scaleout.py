@@ -12,6 +12,9 @@ waits for each run and reads the task instances' start and end times from the me
 
 Prints a table and writes benchmarks/results/scaleout.json. Airflow is always stopped (SIGTERM to its process
 group, SIGKILL after 30 s), also on Ctrl-C. The machine may be shared: the load average is recorded per run.
+CPU is sampled twice a second while the runs go (/proc/stat for the whole machine, /proc/<pid>/stat of the
+PostgreSQL processes): the table shows how many cores were busy on average during scoring, and how much of that was
+PostgreSQL, so one can see whether one shard already keeps the machine's cores busy.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -41,6 +45,69 @@ import bench_scoring  # noqa: E402  (the W1 workload and its cached model)
 
 DAG_ID = "score_daily"
 STAGES = ("extract", "validate", "build_features", "plan_shards", "score", "shadow_score", "publish")
+
+
+class CpuSampler:
+    """Busy CPU over time, sampled in a thread: machine-wide (/proc/stat) and PostgreSQL's processes (a backend
+    that ended is counted once its postmaster has reaped it, normally at once)."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.samples: list[tuple[float, float, float]] = []  # (unix time, machine busy s, postgres busy s)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
+
+    def _machine_busy(self) -> float:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return (sum(fields[:8]) - idle) / self.tick
+
+    def _postgres_busy(self) -> float:
+        """CPU seconds of every PostgreSQL process so far. A backend lives as long as its connection, so the
+        CPU of backends that already ended is read from their postmaster (the children's times of the parent
+        that reaped them)."""
+        procs: dict[int, tuple[int, int, int]] = {}  # pid -> (ppid, own ticks, reaped children's ticks)
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    raw = f.read()
+            except OSError:
+                continue
+            if not raw[raw.index("(") + 1:raw.rindex(")")].startswith("postgres"):
+                continue
+            rest = raw[raw.rindex(")") + 2:].split()
+            procs[int(entry.name)] = (int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[13]) + int(rest[14]))
+        own = sum(ticks for _, ticks, _ in procs.values())
+        reaped = sum(children for ppid, _, children in procs.values() if ppid not in procs)  # postmasters
+        return (own + reaped) / self.tick
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), self._machine_busy(), self._postgres_busy()))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def cores_busy(self, start: dt.datetime, end: dt.datetime) -> dict[str, float]:
+        """Average busy cores between two moments (machine, PostgreSQL), from the samples around them."""
+        t0, t1 = start.timestamp(), end.timestamp()
+        before = [s for s in self.samples if s[0] <= t0] or self.samples[:1]
+        after = [s for s in self.samples if s[0] >= t1] or self.samples[-1:]
+        a, b = before[-1], after[0]
+        span = b[0] - a[0]
+        if span <= 0:
+            return {"machine": float("nan"), "postgres": float("nan")}
+        return {"machine": round((b[1] - a[1]) / span, 2), "postgres": round((b[2] - a[2]) / span, 2)}
 
 
 def _ts(value: Any) -> dt.datetime:
@@ -90,6 +157,9 @@ class Airflow:
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "2",
+            # as the project's own Airflow runs (pipeline.airflow_local.TASK_EXIT_LATENCY_FIX); with Airflow's
+            # default of 5 s the second shard often waited for the first one's slot
+            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": os.environ.get("BENCH_MIN_HEARTBEAT_INTERVAL", "1"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.meta_url,
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__WORKERS": "1",
@@ -99,7 +169,7 @@ class Airflow:
             "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("BENCH_AIRFLOW_LOG_LEVEL", "WARNING"),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "BATCHSCORE_DATABASE_URL": data_url,
             "BATCHSCORE_USECASE": bench_scoring.USE_CASE,
@@ -184,7 +254,7 @@ class Airflow:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-    def run(self, shards: int, score_date: dt.date, timeout: float) -> dict[str, Any]:
+    def run(self, shards: int, score_date: dt.date, timeout: float, cpu: CpuSampler) -> dict[str, Any]:
         """Trigger one score_daily run with ``shards`` and wait for it; the timings of its task instances."""
         import sqlalchemy as sa
 
@@ -230,7 +300,8 @@ class Airflow:
         for map_index, value in xcoms:
             payload = _json(value)
             in_task[int(map_index)] = payload
-        scoring = (max(t.end_date for t in score_tis) - min(t.start_date for t in score_tis)).total_seconds()
+        first_start, last_end = min(t.start_date for t in score_tis), max(t.end_date for t in score_tis)
+        scoring = (last_end - first_start).total_seconds()
         return {
             "run_id": run_id, "shards": shards, "load_before": load,
             "scoring_s": round(scoring, 2),
@@ -239,6 +310,7 @@ class Airflow:
             "rows_per_shard": [in_task[i]["rows"] for i in sorted(in_task)],
             "run_s": round((_ts(run_row.end_date) - _ts(run_row.start_date)).total_seconds(), 2),
             "stages_s": stage_s,
+            "cores_busy_while_scoring": cpu.cores_busy(first_start, last_end),
         }
 
 
@@ -264,14 +336,17 @@ def main() -> int:
     runs: list[dict[str, Any]] = []
     try:
         airflow.start()
-        for round_no in range(1, args.rounds + 1):
-            for shards in args.shards:
-                print(f"round {round_no}: {shards} shard(s), load {_load()} ...", flush=True)
-                result = airflow.run(shards, bench_scoring.SCORE_DATE, args.timeout)
-                result["round"] = round_no
-                runs.append(result)
-                print(f"  scoring {result['scoring_s']:.1f}s (tasks {result['score_task_s']}, in-task "
-                      f"{result['score_in_task_s']}), run {result['run_s']:.1f}s", flush=True)
+        with CpuSampler() as cpu:
+            for round_no in range(1, args.rounds + 1):
+                for shards in args.shards:
+                    print(f"round {round_no}: {shards} shard(s), load {_load()} ...", flush=True)
+                    result = airflow.run(shards, bench_scoring.SCORE_DATE, args.timeout, cpu)
+                    result["round"] = round_no
+                    runs.append(result)
+                    busy = result["cores_busy_while_scoring"]
+                    print(f"  scoring {result['scoring_s']:.1f}s (tasks {result['score_task_s']}, in-task "
+                          f"{result['score_in_task_s']}), run {result['run_s']:.1f}s; cores busy while scoring "
+                          f"{busy['machine']:.2f} (PostgreSQL {busy['postgres']:.2f})", flush=True)
     finally:
         print("stopping Airflow ...", flush=True)
         airflow.stop()
@@ -279,12 +354,14 @@ def main() -> int:
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"LocalExecutor, parallelism 2, one compute thread per worker; {args.rows:,} rows (W1)")
     header = (f"{'round':>5} {'shards':>6} {'scoring s':>10} {'rows/s':>9} {'score tasks s':>16} {'in-task s':>14} "
-              f"{'run s':>7}  load before")
+              f"{'run s':>7} {'cores busy':>11} {'of them PG':>11}  load before")
     print(header + "\n" + "-" * len(header))
     for r in runs:
         print(f"{r['round']:>5} {r['shards']:>6} {r['scoring_s']:>10.2f} {args.rows / r['scoring_s']:>9,.0f} "
               f"{'/'.join(f'{s:.1f}' for s in r['score_task_s']):>16} "
-              f"{'/'.join(f'{s:.1f}' for s in r['score_in_task_s']):>14} {r['run_s']:>7.1f}  {r['load_before']}")
+              f"{'/'.join(f'{s:.1f}' for s in r['score_in_task_s']):>14} {r['run_s']:>7.1f} "
+              f"{r['cores_busy_while_scoring']['machine']:>11.2f} {r['cores_busy_while_scoring']['postgres']:>11.2f}"
+              f"  {r['load_before']}")
     summary: dict[str, Any] = {}
     base = [r["scoring_s"] for r in runs if r["shards"] == min(args.shards)]
     for n in args.shards:

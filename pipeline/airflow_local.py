@@ -206,7 +206,15 @@ def standalone_env(home: Path, port: int) -> dict[str, str]:
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+        **TASK_EXIT_LATENCY_FIX,
     }
+
+
+# Airflow 3.3's task supervisor notices a finished task process at its next heartbeat check when the process
+# had closed its sockets but not quite exited at the last check: up to min_heartbeat_interval (5 s by default)
+# during which the worker slot stays taken. Seen holding back the second shard of a scaled-out run (the two
+# shards then ran one after the other); 1 s keeps it short at one heartbeat a second per running task.
+TASK_EXIT_LATENCY_FIX = {"AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1"}
 
 
 def standalone(port: int = 8080) -> int:

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from pipeline.airflow_local import TASK_EXIT_LATENCY_FIX
 from pipeline.settings import project_root
 
 API_PORT = 8091
@@ -171,6 +172,7 @@ def deployment_env(home: Path, metadata_url: str, executor: str, password_file: 
         # only the runs a test triggers: unpausing must not start tonight's scheduled run too
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        **TASK_EXIT_LATENCY_FIX,  # as deployed (docker-compose.yml, batchscore airflow)
     })
     env.pop("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", None)
     return env
