@@ -1,6 +1,6 @@
 """Throughput benchmark of one scoring run (issue 6): the naive path, the raw limits, and ours.
 
-    python benchmarks/bench_scoring.py [--rows 1000000] [--chunk-rows 50000]     (make bench)
+    python benchmarks/bench_scoring.py [--rows 1000000] [--chunk-rows N]     (make bench)
 
 Workload W1 (the use case ``bench_w1``): N rows of 16 floats (about 1% null), 2 categoricals (5 and 20 levels),
 an entity id and a date, generated in Postgres once and reused; a HistGradientBoosting pipeline (100 iterations)
@@ -171,7 +171,7 @@ def path_limits(rows: int, chunk_rows: int) -> dict:
 
 
 def path_ours(rows: int, chunk_rows: int) -> dict:
-    os.environ["BATCHSCORE_CHUNK_ROWS"] = str(chunk_rows)
+    os.environ["BATCHSCORE_CHUNK_ROWS"] = str(chunk_rows)  # the production default unless --chunk-rows
     import great_expectations  # noqa: F401  (imports happen before the clock starts)
 
     from pipeline import stages
@@ -179,17 +179,23 @@ def path_ours(rows: int, chunk_rows: int) -> dict:
     from pipeline.validate import run_suite  # noqa: F401
 
     run_id = f"bench__{uuid.uuid4().hex[:8]}"
+    peaks = {"imports": round(_peak_rss_mb())}  # the peak RSS so far after each stage: which one raised it
     started = time.perf_counter()
     batch = stages.extract(SCORE_DATE.isoformat(), run_id, USE_CASE)
+    peaks["extract"] = round(_peak_rss_mb())
     validation = stages.validate(batch)
+    peaks["validate"] = round(_peak_rss_mb())
     features = stages.build_features(batch)
+    peaks["build_features"] = round(_peak_rss_mb())
     scores = stages.score(batch)
     shadow = stages.shadow_score(batch)
+    peaks["score"] = round(_peak_rss_mb())
     published = stages.publish(batch, validation, features, scores, shadow)
+    peaks["publish"] = round(_peak_rss_mb())
     total = time.perf_counter() - started
     return {"seconds": total, "extract_s": batch["seconds"], "validate_s": validation["seconds"],
             "build_features_s": features["seconds"], "score_s": scores["seconds"], "publish_s": published["seconds"],
-            "rows": published["rows"], "validation_checks": validation["evaluated"]}
+            "rows": published["rows"], "validation_checks": validation["evaluated"], "peak_rss_after_mb": peaks}
 
 
 PATHS = {"naive": path_naive, "limits": path_limits, "ours": path_ours}
@@ -210,11 +216,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000],
                         help="batch sizes to measure, e.g. --rows 1000000 5000000 10000000")
-    parser.add_argument("--chunk-rows", type=int, default=100_000)
+    parser.add_argument("--chunk-rows", type=int, default=None,
+                        help="rows per scoring chunk of our path (default: BATCHSCORE_CHUNK_ROWS as score_daily "
+                             "reads it, 50,000 unless set); the raw limits predict on 100,000-row chunks")
     parser.add_argument("--naive-max-rows", type=int, default=1_000_000,
                         help="skip the naive path above this size (it needs ~2.2 GB per million rows)")
     parser.add_argument("--child", choices=sorted(PATHS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.chunk_rows is None:
+        from pipeline.settings import load_settings
+
+        args.chunk_rows = load_settings().chunk_rows
     if args.child:
         result = PATHS[args.child](args.rows[0], args.chunk_rows)
         result["peak_rss_mb"] = _peak_rss_mb()
