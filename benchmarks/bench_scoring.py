@@ -38,7 +38,21 @@ USE_CASE = "bench_w1"
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set size in MB.
+
+    Linux's ``ru_maxrss`` carries the parent's peak into a forked-and-exec'd child (a child of a parent that had
+    just trained the model reported the parent's 596 MB before importing anything), so read the memory map's own
+    high-water mark, ``VmHWM``, where there is one.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / 1024 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB elsewhere
 
 
 # ------------------------------------------------------------------------------------------- set-up (parent)
