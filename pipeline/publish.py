@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from pipeline.db import run_script
+from pipeline.settings import load_settings
 from pipeline.sqlfiles import load_sql, qualified, quote_ident
 from pipeline.staging import STAGING_SCHEMA, StagingTables, drop_staging, staging_tables
 from pipeline.usecase import UseCase
@@ -28,6 +29,9 @@ from pipeline.usecase import UseCase
 log = logging.getLogger(__name__)
 
 PUBLISH_LOCK_KEY = 7_146_003
+TABLE_LOCK_KEY = 7_146_004  # creating or converting a use case's predictions table
+SWAP_LOCK_TIMEOUT = "2s"  # the longest one swap attempt makes readers of the predictions table queue behind it
+LOCK_NOT_AVAILABLE = "55P03"
 PREDICTIONS_SCHEMA = "batchscore"
 
 
@@ -53,12 +57,26 @@ def partition_name(uc: UseCase, score_date: dt.date) -> str:
 
 def ensure_predictions_table(conn: Connection, uc: UseCase) -> None:
     """Create the use case's partitioned predictions table when missing; convert one made before partitioning
-    (same rows, one partition per date, the use case's views re-pointed) in the caller's transaction."""
+    (same rows, one partition per date, the use case's views re-pointed) in the caller's transaction.
+
+    Every shard's score task calls this at once: creating or converting happens under a per-use-case
+    advisory lock, and the table's kind is read again under it (another task may just have done the work).
+    """
     target = predictions_table(uc)
-    kind = conn.execute(
-        sa.text("select relkind from pg_class where oid = to_regclass(:t)"), {"t": target}
-    ).scalar()
-    if kind == "r":
+
+    def kind() -> str | None:
+        return conn.execute(
+            sa.text("select relkind from pg_class where oid = to_regclass(:t)"), {"t": target}
+        ).scalar()
+
+    if kind() == "p":
+        return
+    conn.execute(sa.text("select pg_advisory_xact_lock(:k, hashtext(:key))"),
+                 {"k": TABLE_LOCK_KEY, "key": uc.name})
+    found = kind()
+    if found == "p":
+        return
+    if found == "r":
         convert_to_partitioned(conn, uc)
         return
     run_script(conn, load_sql("tables/predictions.sql", predictions=target))
@@ -158,7 +176,6 @@ def publish_predictions(
     target = predictions_table(uc)
     # DDL in its own short transaction: never hold a lock on the predictions table while waiting for the
     # date's advisory lock (two runs of one date deadlocked that way)
-    partition = partition_name(uc, score_date)
     with engine.begin() as conn:
         ensure_predictions_table(conn, uc)
         already = _published_by(conn, uc, score_date, run_id, tables, shards)
@@ -169,40 +186,82 @@ def publish_predictions(
                  already)
         return {"rows": already, "replaced": 0, "table": target, "seconds": round(time.perf_counter() - started, 3)}
     staged = seal_staged_predictions(engine, uc, score_date, tables, shards, rows_in)
-    with engine.begin() as conn:
-        lock_score_date(conn, uc, score_date)
-        if shadow_version:
-            _publish_shadow(conn, uc, score_date, run_id, tables.shadow, shadow_version, shadow_threshold, rows_in)
-        old = conn.execute(
-            sa.text("select to_regclass(:p) is not null"), {"p": qualified(PREDICTIONS_SCHEMA, partition)}
-        ).scalar_one()
-        replaced = 0
-        if old:
-            replaced = conn.execute(
-                sa.text(f"select count(*) from {qualified(PREDICTIONS_SCHEMA, partition)}")  # noqa: S608
-            ).scalar_one()
-        publish_seconds = round(time.perf_counter() - started, 3)
-        # the ledger row first, the partition swap last: the swap takes the table's exclusive lock, held for
-        # the few catalog statements until commit, so readers wait milliseconds, not for a ledger insert
-        record_run(
-            conn, uc, score_date, run_id, status="succeeded", model_version=model_version,
-            model_sha256=model_sha256, rows_in=rows_in, rows_out=rows_in,
-            validation_status=validation_status, timings={**timings, "publish": publish_seconds},
-            started_at=started_at,
-        )
-        if old:
-            run_script(conn, load_sql("tables/detach_partition.sql", predictions=target,
-                                      old=qualified(PREDICTIONS_SCHEMA, partition)))
-        conn.execute(
-            sa.text(load_sql("tables/attach_partition.sql", staged=staged, schema=quote_ident(PREDICTIONS_SCHEMA),
-                             moved=qualified(PREDICTIONS_SCHEMA, tables.names["scores"]),
-                             partition_name=quote_ident(partition), predictions=target,
-                             partition=qualified(PREDICTIONS_SCHEMA, partition))),
-            {"score_date": score_date},
-        )
+    budget = load_settings().publish_lock_wait_s
+    deadline, attempt = time.monotonic() + budget, 0
+    while True:
+        attempt += 1
+        try:
+            with engine.begin() as conn:
+                replaced = _swap_partition(
+                    conn, uc, score_date, run_id, tables, staged, shards, ledger={
+                        "model_version": model_version, "model_sha256": model_sha256, "rows_in": rows_in,
+                        "rows_out": rows_in, "validation_status": validation_status, "started_at": started_at,
+                        "timings": {**timings, "publish": round(time.perf_counter() - started, 3)},
+                    }, shadow=(shadow_version, shadow_threshold) if shadow_version else None,
+                )
+            break
+        except Exception as exc:
+            # SQLAlchemy wraps the driver's error; a script run on the DBAPI cursor raises it bare
+            if getattr(getattr(exc, "orig", exc), "pgcode", None) != LOCK_NOT_AVAILABLE:
+                raise
+            holders = _lock_holders(engine, target)
+            if time.monotonic() >= deadline:
+                raise PublishError(
+                    f"{uc.name} {score_date}: could not swap the date's partition of {target} in {budget} s "
+                    f"({attempt} tries): {holders or 'other sessions'} kept the table busy; the date's "
+                    f"predictions are unchanged (BATCHSCORE_PUBLISH_LOCK_WAIT sets the wait)"
+                ) from None
+            pause = min(0.5 * 2 ** (attempt - 1), 15.0, max(deadline - time.monotonic(), 0.1))
+            log.warning("%s %s: the partition swap waited %s for %s; trying again in %.1f s",
+                        uc.name, score_date, SWAP_LOCK_TIMEOUT, holders or "other sessions", pause)
+            time.sleep(pause)
     drop_staging(engine, tables)
     log.info("published %d predictions for %s into %s (replaced %d)", rows_in, score_date, target, replaced)
     return {"rows": rows_in, "replaced": replaced, "table": target, "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _swap_partition(conn: Connection, uc: UseCase, score_date: dt.date, run_id: str, tables: StagingTables,
+                    staged: str, shards: int, *, ledger: dict[str, Any],
+                    shadow: tuple[str, float | None] | None) -> int:
+    """One attempt at publish's transaction: ledger row, shadow scores, the date's old partition out and the
+    sealed staged table in; returns the rows replaced. Lock waits on the predictions table end after
+    ``SWAP_LOCK_TIMEOUT`` (the caller rolls back and tries again), so a reader that holds the table for long,
+    such as a BI session idle in a transaction, never makes the other readers queue behind publish for long."""
+    target = predictions_table(uc)
+    partition = qualified(PREDICTIONS_SCHEMA, partition_name(uc, score_date))
+    lock_score_date(conn, uc, score_date)  # a run of the same date waits here, without a timeout
+    conn.execute(sa.text("select set_config('lock_timeout', :t, true)"), {"t": SWAP_LOCK_TIMEOUT})
+    if shadow:
+        _publish_shadow(conn, uc, score_date, run_id, tables.shadow, shadow[0], shadow[1], ledger["rows_in"])
+    old = conn.execute(sa.text("select to_regclass(:p) is not null"), {"p": partition}).scalar_one()
+    replaced = conn.execute(sa.text(f"select count(*) from {partition}")).scalar_one() if old else 0  # noqa: S608
+    # the ledger row first, the partition swap last: the swap takes the table's exclusive lock, held for
+    # the few catalog statements until commit, so readers wait milliseconds, not for a ledger insert
+    record_run(conn, uc, score_date, run_id, status="succeeded", **ledger)
+    if old:
+        run_script(conn, load_sql("tables/detach_partition.sql", predictions=target, old=partition))
+    conn.execute(
+        sa.text(load_sql("tables/attach_partition.sql", staged=staged, schema=quote_ident(PREDICTIONS_SCHEMA),
+                         moved=qualified(PREDICTIONS_SCHEMA, tables.names["scores"]),
+                         partition_name=quote_ident(partition_name(uc, score_date)), predictions=target,
+                         partition=partition)),
+        {"score_date": score_date},
+    )
+    if shards > 1:  # in the same transaction, so "a shard's table is left" means "not published yet"
+        for i in range(shards):
+            conn.execute(sa.text(f"drop table if exists {tables.shard_scores(i, shards)}"))
+    return int(replaced)
+
+
+def _lock_holders(engine: Engine, table: str) -> str:
+    """Who holds a lock on ``table`` now, for the log and the error: pid, state, application and age; never a
+    query's text (it may quote values)."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(load_sql("queries/predictions_lock_holders.sql")), {"t": table}).all()
+    return ", ".join(
+        f"pid {pid} ({state or 'unknown state'}{f', {app!r}' if app else ''}, transaction open {age} s)"
+        for pid, state, app, age in rows[:5]
+    )
 
 
 def seal_staged_predictions(engine: Engine, uc: UseCase, score_date: dt.date, tables: StagingTables,
@@ -230,6 +289,8 @@ def seal_staged_predictions(engine: Engine, uc: UseCase, score_date: dt.date, ta
             if scored != rows_in:
                 raise PublishError(f"{uc.name} {score_date}: {scored} scores for a batch of {rows_in} rows; "
                                    "nothing published")
+            # a zombie attempt and its retry must not both find the table unsealed
+            conn.execute(sa.text(f"lock table {staged} in access exclusive mode"))
             sealed = conn.execute(
                 sa.text("select exists (select from pg_index where indrelid = to_regclass(:t) and indisprimary)"),
                 {"t": staged},

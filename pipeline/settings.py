@@ -13,10 +13,12 @@ USECASE_ENV = "BATCHSCORE_USECASE"
 MODEL_STORE_ENV = "BATCHSCORE_MODEL_STORE"
 CHUNK_ROWS_ENV = "BATCHSCORE_CHUNK_ROWS"
 PREDICT_THREADS_ENV = "BATCHSCORE_PREDICT_THREADS"
+PUBLISH_LOCK_WAIT_ENV = "BATCHSCORE_PUBLISH_LOCK_WAIT"
 AIRFLOW_CONN_ENV = "AIRFLOW_CONN_BATCHSCORE_DB"  # Airflow connection ``batchscore_db`` from the environment
 
 DEFAULT_USECASE = "flight_cancellation"
 DEFAULT_CHUNK_ROWS = 50_000
+DEFAULT_PUBLISH_LOCK_WAIT_S = 600
 
 
 def project_root() -> Path:
@@ -32,6 +34,7 @@ class Settings:
     model_store: Path
     chunk_rows: int
     predict_threads: int | None  # None: every core the process may use
+    publish_lock_wait_s: int  # how long publish keeps trying to swap a date's partition past busy readers
 
     @property
     def pgdata(self) -> Path:
@@ -77,6 +80,7 @@ def load_settings() -> Settings:
         model_store=Path(os.environ.get(MODEL_STORE_ENV) or home / "models").resolve(),
         chunk_rows=chunk_rows,
         predict_threads=_positive_int(PREDICT_THREADS_ENV),
+        publish_lock_wait_s=_positive_int(PUBLISH_LOCK_WAIT_ENV) or DEFAULT_PUBLISH_LOCK_WAIT_S,
     )
 
 

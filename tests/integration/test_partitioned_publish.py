@@ -4,16 +4,20 @@ of itself with every row and view kept."""
 
 import dataclasses
 import datetime as dt
+import re
+import threading
+import time
 
 import pytest
 import sqlalchemy as sa
 
+from pipeline import publish as publish_module
 from pipeline import stages
 from pipeline.publish import PublishError, ensure_predictions_table, partition_name
 from pipeline.staging import staging_tables
 from pipeline.usecase import load_usecase
 from pipeline.views import apply_usecase_view_files
-from tests.helpers import flights_on, predictions_fingerprint
+from tests.helpers import flights_on, ledger, predictions_fingerprint
 
 DAYS = (dt.date(2013, 10, 14), dt.date(2013, 10, 15))
 
@@ -175,3 +179,130 @@ def test_partition_names_stay_within_63_characters_and_distinct(usecase):
     assert partition_name(usecase, day) == "predictions_20240229"
     names = {partition_name(long_a, day), partition_name(long_b, day)}
     assert len(names) == 2 and all(len(n) <= 63 and n.endswith("_20240229") for n in names)
+
+
+def scored_run(day: dt.date, run_id: str, shards: int = 1):
+    """A run extracted, validated, featured and scored, ready to publish: (batch, validation, features, scores)."""
+    batch = stages.extract(day.isoformat(), run_id)
+    validation, features = stages.validate(batch), stages.build_features(batch, shards=shards)
+    scores = [stages.score(batch, shard) for shard in stages.shard_plan(features)]
+    return batch, validation, features, scores
+
+
+def test_a_reader_holding_the_table_delays_the_swap_in_short_tries_without_stalling_other_readers(
+        champion, source, monkeypatch):
+    day = DAYS[0]
+    stages.run_all(day.isoformat(), "busy-before")
+    before = predictions_fingerprint(source, day)
+    run = scored_run(day, "busy-run")
+    holder = source.connect()  # a BI session left idle in a transaction that read the predictions
+    holder_pid = holder.execute(sa.text("select pg_backend_pid()")).scalar_one()
+    assert predictions_fingerprint(holder, day) == before
+
+    def publish_in_thread() -> tuple[threading.Thread, dict]:
+        outcome: dict = {}
+
+        def target() -> None:
+            try:
+                outcome["result"] = stages.publish(*run)
+            except Exception as exc:  # handed to the test thread
+                outcome["error"] = exc
+        thread = threading.Thread(target=target)
+        thread.start()
+        return thread, outcome
+
+    def read_while(thread: threading.Thread) -> list[float]:
+        """Other readers' queries while publish waits: each under a 6 s statement timeout (publish holding
+        its place in the lock queue for as long as the idle session lasts would make them fail)."""
+        latencies = []
+        while thread.is_alive():
+            with source.connect() as reader:
+                reader.execute(sa.text("set statement_timeout = '6s'"))
+                started = time.monotonic()
+                reader.execute(sa.text("select count(*) from batchscore.predictions where score_date = :d"),
+                               {"d": day})
+                latencies.append(time.monotonic() - started)
+            time.sleep(0.2)
+        return latencies
+
+    try:
+        monkeypatch.setenv("BATCHSCORE_PUBLISH_LOCK_WAIT", "5")
+        thread, outcome = publish_in_thread()
+        latencies = read_while(thread)
+        thread.join()
+        assert isinstance(outcome.get("error"), PublishError), outcome
+        assert re.search(rf"could not swap the date's partition of .*predictions.* in 5 s \(\d+ tries\): "
+                         rf"pid {holder_pid} \(idle in transaction.*the date's predictions are unchanged",
+                         str(outcome["error"]))
+        assert latencies and max(latencies) < 5  # every other reader got through while publish waited
+        assert predictions_fingerprint(source, day) == before
+        assert ledger(source, "busy-run") == []
+
+        monkeypatch.setenv("BATCHSCORE_PUBLISH_LOCK_WAIT", "120")
+        thread, outcome = publish_in_thread()
+        time.sleep(3)
+        holder.rollback()  # the idle session ends: the next try swaps
+        thread.join(timeout=120)
+        assert "result" in outcome, outcome
+    finally:
+        holder.close()
+    after = predictions_fingerprint(source, day)
+    assert after == (before[0], before[1], "busy-run")
+    assert [row["status"] for row in ledger(source, "busy-run")] == ["succeeded"]
+
+
+def test_a_sharded_publish_retried_after_its_commit_is_a_no_op(champion, source, monkeypatch):
+    day = DAYS[1]
+    run = scored_run(day, "sharded-retry", shards=2)
+    real_drop = publish_module.drop_staging
+
+    def dies_after_commit(engine, tables):
+        raise RuntimeError("the task died after its commit")
+
+    monkeypatch.setattr(publish_module, "drop_staging", dies_after_commit)
+    with pytest.raises(RuntimeError, match="died after its commit"):
+        stages.publish(*run)
+    published = predictions_fingerprint(source, day)
+    assert published[2] == "sharded-retry"
+    monkeypatch.setattr(publish_module, "drop_staging", real_drop)
+    again = stages.publish(*run)  # Airflow's retry, same run id
+    assert again["rows"] == published[0] and again["replaced"] == 0
+    assert predictions_fingerprint(source, day) == published
+    assert [row["status"] for row in ledger(source, "sharded-retry")] == ["succeeded"]  # one ledger row
+
+
+def test_concurrent_shard_tasks_create_or_convert_the_predictions_table_once(engine, legacy_usecase):
+    table = "batchscore.legacy_predictions"
+    days = [dt.date(2013, 1, d) for d in (1, 2, 3)]
+    before = [predictions_fingerprint(engine, d, table) for d in days]
+    fresh = dataclasses.replace(legacy_usecase, name="fresh_case", predictions_table="fresh_predictions",
+                                views_prefix="v_fresh_")
+    with engine.begin() as conn:
+        conn.execute(sa.text("drop table if exists batchscore.fresh_predictions cascade"))
+    start = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def ensure(uc) -> None:
+        try:
+            start.wait()
+            with engine.begin() as conn:
+                ensure_predictions_table(conn, uc)
+        except BaseException as exc:  # collected for the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ensure, args=(uc,)) for uc in [legacy_usecase] * 3 + [fresh] * 3]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        with engine.connect() as conn:
+            kinds = conn.execute(sa.text(
+                "select relname, relkind from pg_class where oid in "
+                "(to_regclass('batchscore.legacy_predictions'), to_regclass('batchscore.fresh_predictions'))")).all()
+        assert sorted(kinds) == [("fresh_predictions", "p"), ("legacy_predictions", "p")]
+        assert [predictions_fingerprint(engine, d, table) for d in days] == before
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("drop table if exists batchscore.fresh_predictions cascade"))

@@ -46,3 +46,16 @@ def test_an_unusable_airflow_connection_is_rejected_without_echoing_it(monkeypat
     with pytest.raises(ValueError, match="AIRFLOW_CONN_BATCHSCORE_DB") as info:
         load_settings()
     assert "s3cret" not in str(info.value)
+
+
+def test_publish_lock_wait_defaults_to_ten_minutes_and_refuses_a_non_positive_value(monkeypatch):
+    from pipeline.settings import load_settings
+
+    monkeypatch.delenv("BATCHSCORE_PUBLISH_LOCK_WAIT", raising=False)
+    assert load_settings().publish_lock_wait_s == 600
+    monkeypatch.setenv("BATCHSCORE_PUBLISH_LOCK_WAIT", "30")
+    assert load_settings().publish_lock_wait_s == 30
+    for bad in ("0", "soon", "-5"):
+        monkeypatch.setenv("BATCHSCORE_PUBLISH_LOCK_WAIT", bad)
+        with pytest.raises(ValueError, match=f"BATCHSCORE_PUBLISH_LOCK_WAIT must be a positive integer, got .*{bad}"):
+            load_settings()
