@@ -153,11 +153,19 @@ def dispose_engines() -> None:
 
 
 def run_script(conn: sa.Connection, script: str) -> None:
-    """Execute a multi-statement SQL script on the connection's DBAPI cursor (no parameter parsing)."""
+    """Execute a multi-statement SQL script on the connection's DBAPI cursor (no parameter parsing).
+
+    A failure raises the exception ``conn.execute`` would (``sa.exc.OperationalError``, ``IntegrityError``, ...,
+    the driver's error as ``.orig``), so callers handle both the same way.
+    """
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
+    driver_error = conn.dialect.loaded_dbapi.Error
     with closing(dbapi.cursor()) as cur:
-        cur.execute(script)
+        try:
+            cur.execute(script)
+        except driver_error as exc:
+            raise sa.exc.DBAPIError.instance(script, None, exc, driver_error, dialect=conn.dialect) from exc
 
 
 def migration_files() -> list[tuple[int, Path]]:

@@ -200,9 +200,8 @@ def publish_predictions(
                     }, shadow=(shadow_version, shadow_threshold) if shadow_version else None,
                 )
             break
-        except Exception as exc:
-            # SQLAlchemy wraps the driver's error; a script run on the DBAPI cursor raises it bare
-            if getattr(getattr(exc, "orig", exc), "pgcode", None) != LOCK_NOT_AVAILABLE:
+        except sa.exc.OperationalError as exc:
+            if getattr(exc.orig, "pgcode", None) != LOCK_NOT_AVAILABLE:
                 raise
             holders = _lock_holders(engine, target)
             if time.monotonic() >= deadline:
@@ -228,7 +227,8 @@ def _swap_partition(conn: Connection, uc: UseCase, score_date: dt.date, run_id: 
     ``SWAP_LOCK_TIMEOUT`` (the caller rolls back and tries again), so a reader that holds the table for long,
     such as a BI session idle in a transaction, never makes the other readers queue behind publish for long."""
     target = predictions_table(uc)
-    partition = qualified(PREDICTIONS_SCHEMA, partition_name(uc, score_date))
+    name = partition_name(uc, score_date)
+    partition = qualified(PREDICTIONS_SCHEMA, name)
     lock_score_date(conn, uc, score_date)  # a run of the same date waits here, without a timeout
     conn.execute(sa.text("select set_config('lock_timeout', :t, true)"), {"t": SWAP_LOCK_TIMEOUT})
     if shadow:
@@ -243,7 +243,7 @@ def _swap_partition(conn: Connection, uc: UseCase, score_date: dt.date, run_id: 
     conn.execute(
         sa.text(load_sql("tables/attach_partition.sql", staged=staged, schema=quote_ident(PREDICTIONS_SCHEMA),
                          moved=qualified(PREDICTIONS_SCHEMA, tables.names["scores"]),
-                         partition_name=quote_ident(partition_name(uc, score_date)), predictions=target,
+                         partition_name=quote_ident(name), predictions=target,
                          partition=partition)),
         {"score_date": score_date},
     )

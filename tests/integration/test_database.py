@@ -47,3 +47,14 @@ def test_the_database_allows_only_one_champion_per_use_case(engine):
     with pytest.raises(sa.exc.IntegrityError, match="model_versions_one_champion"), engine.begin() as conn:
         conn.execute(insert, {**row, "version": "v1"})
         conn.execute(insert, {**row, "version": "v2"})
+
+
+def test_a_failing_script_raises_what_conn_execute_would_with_the_driver_error_inside(engine):
+    from pipeline.db import run_script
+
+    with pytest.raises(sa.exc.ProgrammingError) as failed, engine.begin() as conn:
+        run_script(conn, "select 1;\nselect * from batchscore.no_such_table_here")
+    assert failed.value.orig.pgcode == "42P01"  # undefined_table
+    assert "no_such_table_here" in str(failed.value)
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        run_script(conn, "create temporary table t (k int primary key); insert into t values (1), (1)")
