@@ -8,7 +8,7 @@ limited to one compute thread (OMP/OpenBLAS/MKL = 1: one worker per core). It tr
 workload W1 (see bench_scoring.py; generated and trained once, reused) with the DAG's ``shards`` param,
 waits for each run and reads the task instances' start and end times from the metadata database.
 "Scoring" is the wall time from the first ``score`` task instance starting to the last one ending
-(worker start-up, model load, COPY out, predict, COPY in); the table also shows each run's other stages.
+(worker start-up, model load, COPY out, predict, COPY in); the table also shows each run's other tasks.
 
 Prints a table and writes benchmarks/results/scaleout.json. Airflow is always stopped (SIGTERM to its process
 group, SIGKILL after 30 s), also on Ctrl-C. The machine may be shared: the load average is recorded per run.
@@ -323,7 +323,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for one run")
     args = parser.parse_args()
 
-    from pipeline.db import database_url
+    from pipeline.db.engine import database_url
 
     bench_scoring.prepare_workload(args.rows)
     data_url = database_url().render_as_string(hide_password=False)

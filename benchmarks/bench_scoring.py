@@ -29,6 +29,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SCORE_DATE = dt.date(2020, 1, 1)
@@ -62,11 +63,13 @@ def prepare_workload(rows: int) -> None:
     """Generate W1 for ``rows`` rows (reused when already there) and make sure a champion exists."""
     import sqlalchemy as sa
 
-    from pipeline.db import get_engine, migrate, run_script
-    from pipeline.registry import ModelError, get_champion
-    from pipeline.sqlfiles import read_sql
-    from pipeline.train import train_and_register
-    from pipeline.usecase import load_usecase
+    from pipeline.config.loading import load_usecase
+    from pipeline.db.engine import get_engine, run_script
+    from pipeline.db.migrations import migrate
+    from pipeline.db.sql import read_sql
+    from pipeline.model.artifacts import ModelError
+    from pipeline.model.registry import get_champion
+    from pipeline.model.train import train_and_register
 
     engine = get_engine()
     migrate(engine)
@@ -103,10 +106,11 @@ def path_naive(rows: int, chunk_rows: int) -> dict:
     import pandas as pd
     import sqlalchemy as sa
 
-    from pipeline.db import get_engine
-    from pipeline.features import model_frame
-    from pipeline.registry import get_champion, load_artifact
-    from pipeline.usecase import load_usecase
+    from pipeline.config.loading import load_usecase
+    from pipeline.db.engine import get_engine
+    from pipeline.model.artifacts import load_artifact
+    from pipeline.model.predict import model_frame
+    from pipeline.model.registry import get_champion
 
     engine, uc = get_engine(), load_usecase(USE_CASE)
     model = load_artifact(get_champion(engine, uc.name))
@@ -117,11 +121,23 @@ def path_naive(rows: int, chunk_rows: int) -> dict:
     score = model.predict_proba(model_frame(frame, uc))[:, 1]
     predicted = time.perf_counter()
     out = pd.DataFrame({"score_date": SCORE_DATE, "entity_id": frame["entity_id"].astype(str), "score": score,
-                        "predicted_label": score >= uc.threshold})
+                        "predicted_label": score >= uc.target.threshold})
     out.to_sql("naive_predictions", engine, schema="bench", if_exists="replace", index=False)
     done = time.perf_counter()
     return {"seconds": done - started, "read_s": read - started, "predict_s": predicted - read,
             "write_s": done - predicted, "rows": len(out)}
+
+
+def parse_copy_chunk(rows: list[bytes], columns: list[str], uc: Any) -> Any:
+    """Rows of ``COPY ... TO STDOUT (FORMAT csv, NULL '\\N')`` as a typed frame (the raw-limits path builds the
+    model's frames with it before its clock starts)."""
+    import pandas as pd
+
+    dtypes: dict[str, Any] = {c: "float64" for c in uc.features.numeric}
+    dtypes.update({c: object for c in uc.features.categorical})
+    dtypes["entity_id"] = object
+    return pd.read_csv(io.BytesIO(b"".join(rows)), header=None, names=columns, dtype=dtypes, na_values=["\\N"],
+                       keep_default_na=False)
 
 
 class _Discard:
@@ -132,10 +148,11 @@ class _Discard:
 def path_limits(rows: int, chunk_rows: int) -> dict:
     import numpy as np
 
-    from pipeline.db import get_engine
-    from pipeline.features import model_frame, parse_copy_chunk
-    from pipeline.registry import get_champion, load_artifact
-    from pipeline.usecase import load_usecase
+    from pipeline.config.loading import load_usecase
+    from pipeline.db.engine import get_engine
+    from pipeline.model.artifacts import load_artifact
+    from pipeline.model.predict import model_frame
+    from pipeline.model.registry import get_champion
 
     engine, uc = get_engine(), load_usecase(USE_CASE)
     model = load_artifact(get_champion(engine, uc.name))
@@ -188,23 +205,23 @@ def path_ours(rows: int, chunk_rows: int) -> dict:
     os.environ["BATCHSCORE_CHUNK_ROWS"] = str(chunk_rows)  # the production default unless --chunk-rows
     import great_expectations  # noqa: F401  (imports happen before the clock starts)
 
-    from pipeline import stages
-    from pipeline.score import score_features  # noqa: F401
-    from pipeline.validate import run_suite  # noqa: F401
+    from pipeline import tasks
+    from pipeline.scoring.score import score_features  # noqa: F401
+    from pipeline.validation.gx_runner import run_suite  # noqa: F401
 
     run_id = f"bench__{uuid.uuid4().hex[:8]}"
     peaks = {"imports": round(_peak_rss_mb())}  # the peak RSS so far after each stage: which one raised it
     started = time.perf_counter()
-    batch = stages.extract(SCORE_DATE.isoformat(), run_id, USE_CASE)
+    batch = tasks.extract(SCORE_DATE.isoformat(), run_id, USE_CASE)
     peaks["extract"] = round(_peak_rss_mb())
-    validation = stages.validate(batch)
+    validation = tasks.validate(batch)
     peaks["validate"] = round(_peak_rss_mb())
-    features = stages.build_features(batch)
+    features = tasks.build_features(batch)
     peaks["build_features"] = round(_peak_rss_mb())
-    scores = stages.score(batch)
-    shadow = stages.shadow_score(batch)
+    scores = tasks.score(batch)
+    shadow = tasks.shadow_score(batch)
     peaks["score"] = round(_peak_rss_mb())
-    published = stages.publish(batch, validation, features, scores, shadow)
+    published = tasks.publish(batch, validation, features, scores, shadow)
     peaks["publish"] = round(_peak_rss_mb())
     total = time.perf_counter() - started
     return {"seconds": total, "extract_s": batch["seconds"], "validate_s": validation["seconds"],
@@ -238,7 +255,7 @@ def main() -> int:
     parser.add_argument("--child", choices=sorted(PATHS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.chunk_rows is None:
-        from pipeline.settings import load_settings
+        from pipeline.config.settings import load_settings
 
         args.chunk_rows = load_settings().chunk_rows
     if args.child:

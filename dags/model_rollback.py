@@ -1,12 +1,13 @@
-"""model_rollback: restore a former champion from the Airflow UI. Wiring only."""
+"""model_rollback: restore a former champion from the Airflow UI. Wiring only: one task, one call of
+``pipeline.tasks``."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
-from pipeline import retrain
+from pipeline import tasks
 
 CHAMPION = Asset(name="champion_model", uri="model://champion")
 
@@ -22,10 +23,12 @@ date replaces its predictions atomically). The same as `batchscore model rollbac
 
 @dag(
     dag_id="model_rollback",
+    description="Put a former champion back (logged with its reason), optionally re-scoring dates with it.",
     schedule=None,
     start_date=datetime(2013, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
+    default_args=tasks.dag_defaults(retries=0, retry_delay=timedelta(minutes=1)),
     params={
         "to_version": Param(None, type=["null", "string"], pattern="^v[0-9]+$", title="Version to restore",
                             description="e.g. v3. Empty: the most recently archived former champion."),
@@ -39,11 +42,11 @@ date replaces its predictions atomically). The same as `batchscore model rollbac
 )
 def model_rollback():
     @task(outlets=[CHAMPION])
-    def rollback() -> dict:
+    def rollback() -> tasks.RollbackOutcome:
         ctx = get_current_context()
         p = ctx["params"]
-        outcome = retrain.rollback(p["to_version"], reason=p["reason"], run_id=ctx["run_id"],
-                                   rescore_dates=list(p["rescore_dates"]))
+        outcome = tasks.rollback(p["to_version"], reason=p["reason"], run_id=ctx["run_id"],
+                                 rescore_dates=list(p["rescore_dates"]))
         ctx["outlet_events"][CHAMPION].extra = {"version": outcome["champion"], "previous": outcome["previous"]}
         return outcome
 

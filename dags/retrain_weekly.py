@@ -1,4 +1,5 @@
-"""retrain_weekly: train a challenger and promote it only when it beats the champion. Wiring only."""
+"""retrain_weekly: train a challenger and promote it only when it beats the champion. Wiring only; every task
+calls one function of ``pipeline.tasks``."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from pipeline import retrain, stages
-from pipeline.airflow_support import fail_fast_on_rejection
+from pipeline import tasks
 
 CHAMPION = Asset(name="champion_model", uri="model://champion")
 
@@ -32,11 +32,12 @@ the champion in one transaction and emits the asset event `model://champion` (a 
 
 @dag(
     dag_id="retrain_weekly",
+    description="Weekly champion/challenger retraining: promote only on the same evidence, every decision logged.",
     schedule=CronTriggerTimetable("0 3 * * 0", timezone="UTC"),
     start_date=datetime(2013, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": 2.0},
+    default_args=tasks.dag_defaults(retries=1, retry_delay=timedelta(minutes=5)),
     params={
         "cutoff_date": Param(None, type=["null", "string"], format="date", title="Cut-off date",
                              description="Train as of this date (YYYY-MM-DD). Empty: the run's own date."),
@@ -49,34 +50,33 @@ the champion in one transaction and emits the asset event `model://champion` (a 
 )
 def retrain_weekly():
     @task
-    def build_training_set() -> dict:
+    def build_training_set() -> tasks.TrainingSet:
         ctx = get_current_context()
-        cutoff = stages.resolve_cutoff_date(
-            ctx["params"].get("cutoff_date"), ctx.get("data_interval_end"), ctx["dag_run"].run_after
-        )
-        return retrain.build_training_set(cutoff.isoformat(), ctx["run_id"])
+        cutoff = tasks.cutoff_for(ctx["params"].get("cutoff_date"), ctx.get("data_interval_end"),
+                                  ctx["dag_run"].run_after)
+        return tasks.build_training_set(cutoff, ctx["run_id"])
 
     @task
-    def validate_training_set(training_set: dict) -> dict:
-        with fail_fast_on_rejection():
-            return retrain.validate_training_set(training_set)
+    def validate_training_set(training_set: tasks.TrainingSet) -> dict[str, str]:
+        return tasks.validate_training_set(training_set)
 
     @task
-    def train_challenger(training_set: dict) -> dict:
-        return retrain.train_challenger(training_set, created_by=_actor())
+    def train_challenger(training_set: tasks.TrainingSet) -> tasks.Challenger:
+        return tasks.train_challenger(training_set, created_by=_actor())
 
     @task
-    def evaluate(training_set: dict, challenger: dict) -> dict:
-        return retrain.evaluate(training_set, challenger)
+    def evaluate(training_set: tasks.TrainingSet, challenger: tasks.Challenger) -> tasks.Evaluation:
+        return tasks.evaluate(training_set, challenger)
 
     @task
-    def decide(training_set: dict, evaluation: dict) -> dict:
-        return retrain.decide(training_set, evaluation, force=get_current_context()["params"]["force"])
+    def decide(training_set: tasks.TrainingSet, evaluation: tasks.Evaluation) -> tasks.PromotionDecision:
+        return tasks.decide(training_set, evaluation, force=get_current_context()["params"]["force"])
 
     @task(outlets=[CHAMPION])
-    def promote(training_set: dict, evaluation: dict, decision: dict) -> dict:
+    def promote(training_set: tasks.TrainingSet, evaluation: tasks.Evaluation,
+                decision: tasks.PromotionDecision) -> tasks.PromotionOutcome:
         ctx = get_current_context()
-        outcome = retrain.promote(training_set, evaluation, decision, dry_run=ctx["params"]["dry_run"], actor=_actor())
+        outcome = tasks.promote(training_set, evaluation, decision, dry_run=ctx["params"]["dry_run"], actor=_actor())
         if not outcome["promoted"]:
             raise AirflowSkipException(f"champion unchanged: {decision['reason']}")  # no asset event
         ctx["outlet_events"][CHAMPION].extra = {"use_case": training_set["use_case"], "version": outcome["champion"],
@@ -84,8 +84,8 @@ def retrain_weekly():
         return outcome
 
     @task(trigger_rule="none_failed")
-    def report(training_set: dict, challenger: dict, decision: dict) -> str:
-        return retrain.report(training_set, challenger, decision)
+    def report(training_set: tasks.TrainingSet, challenger: tasks.Challenger, decision: tasks.PromotionDecision) -> str:
+        return tasks.report(training_set, challenger, decision)
 
     # (not `ts`: Airflow reserves that name for the run's timestamp)
     training_set = build_training_set()

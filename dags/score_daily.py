@@ -1,4 +1,4 @@
-"""score_daily: the nightly scoring DAG. Wiring only; every step is a function in ``pipeline``."""
+"""score_daily: the nightly scoring DAG. Wiring only; every task calls one function of ``pipeline.tasks``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
-from pipeline import stages
-from pipeline.airflow_support import AlertNotifier, fail_fast_on_rejection, record_task_failure
+from pipeline import tasks
 
 DOC = """
 ### score_daily: nightly batch scoring
@@ -44,17 +43,13 @@ publishes nothing. The predictions are exactly those of an unsharded run.
 
 @dag(
     dag_id="score_daily",
+    description="Nightly batch scoring: extract, validate, features, score, publish atomically, monitor.",
     schedule=CronTriggerTimetable("0 22 * * *", timezone="UTC"),
     start_date=datetime(2013, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "retries": 2,
-        "retry_delay": timedelta(minutes=2),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=20),
-        "on_failure_callback": [record_task_failure, AlertNotifier(on="failure")],
-    },
+    default_args=tasks.dag_defaults(retries=2, retry_delay=timedelta(minutes=2), max_retry_delay=timedelta(minutes=20),
+                                    record_ledger=True),
     params={
         "score_date": Param(
             None,
@@ -78,53 +73,51 @@ publishes nothing. The predictions are exactly those of an unsharded run.
 )
 def score_daily():
     @task
-    def extract() -> dict:
+    def extract() -> tasks.Batch:
         ctx = get_current_context()
-        day = stages.resolve_score_date(
-            ctx["params"].get("score_date"), ctx.get("data_interval_end"), ctx["dag_run"].run_after
-        )
-        with fail_fast_on_rejection():
-            return stages.extract(day.isoformat(), ctx["run_id"])
+        day = tasks.score_date_for(ctx["params"].get("score_date"), ctx.get("data_interval_end"),
+                                   ctx["dag_run"].run_after)
+        return tasks.extract(day, ctx["run_id"])
 
     @task
-    def validate(batch: dict) -> dict:
-        with fail_fast_on_rejection():
-            return stages.validate(batch)
+    def validate(batch: tasks.Batch) -> tasks.Validation:
+        return tasks.validate(batch)
 
     @task
-    def build_features(batch: dict) -> dict:
-        return stages.build_features(batch, get_current_context()["params"].get("shards"))
+    def build_features(batch: tasks.Batch) -> tasks.Features:
+        return tasks.build_features(batch, get_current_context()["params"].get("shards"))
 
     @task
-    def measure_drift(batch: dict) -> dict:
-        return stages.measure_drift(batch)
+    def measure_drift(batch: tasks.Batch) -> tasks.Drift:
+        return tasks.measure_drift(batch)
 
     @task
-    def plan_shards(features: dict) -> list:
-        return stages.shard_plan(features)
+    def plan_shards(features: tasks.Features) -> list[tasks.Shard]:
+        return tasks.shard_plan(features)
 
     # the shards first: with as many worker slots as shards, measure_drift or shadow_score taking a slot would
     # hold one shard back and serialise the scale-out
     @task(priority_weight=100, weight_rule="absolute")
-    def score(batch: dict, shard: dict) -> dict:
-        return stages.score(batch, shard)
+    def score(batch: tasks.Batch, shard: tasks.Shard) -> tasks.Scores:
+        return tasks.score(batch, shard)
 
     @task
-    def shadow_score(batch: dict) -> dict:
-        return stages.shadow_score(batch)
+    def shadow_score(batch: tasks.Batch) -> tasks.Scores | tasks.NoShadow:
+        return tasks.shadow_score(batch)
 
     @task
-    def publish(batch: dict, validation: dict, features: dict, scores: list, shadow: dict) -> dict:
+    def publish(batch: tasks.Batch, validation: tasks.Validation, features: tasks.Features,
+                scores: list[tasks.Scores], shadow: tasks.Scores | tasks.NoShadow) -> tasks.Published:
         # index within len(): iterating reads one past the end and logs a spurious "XCom not found" error
-        return stages.publish(batch, validation, features, [scores[i] for i in range(len(scores))], shadow)
+        return tasks.publish(batch, validation, features, [scores[i] for i in range(len(scores))], shadow)
 
-    @task(on_success_callback=AlertNotifier(on="monitor"))
-    def monitor(batch: dict) -> dict:
-        return stages.monitor(batch)
+    @task(on_success_callback=tasks.monitor_notifier())
+    def monitor(batch: tasks.Batch) -> tasks.Monitored:
+        return tasks.monitor(batch)
 
     @task
-    def refresh_report(batch: dict) -> dict:
-        return stages.refresh_report(batch)
+    def refresh_report(batch: tasks.Batch) -> tasks.Report:
+        return tasks.refresh_report(batch)
 
     batch = extract()
     validation = validate(batch)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 import uuid
@@ -27,7 +26,8 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _engine() -> Any:
-    from pipeline.db import get_engine, migrate
+    from pipeline.db.engine import get_engine
+    from pipeline.db.migrations import migrate
 
     engine = get_engine()
     migrate(engine)
@@ -35,15 +35,15 @@ def _engine() -> Any:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from pipeline.db import database_url, migrate, redact, stop_embedded
+    from pipeline.db.engine import database_url, get_engine, redact, stop_embedded
+    from pipeline.db.migrations import migrate
 
     if args.action == "url":
         url = database_url()
         print(url.render_as_string(hide_password=False) if args.show_password else redact(url))
     elif args.action == "migrate":
-        from pipeline.db import get_engine
-        from pipeline.usecase import load_usecase
-        from pipeline.views import ensure_bi_views
+        from pipeline.config.loading import load_usecase
+        from pipeline.monitoring.bi_views import ensure_bi_views
 
         engine = get_engine()
         applied = migrate(engine)
@@ -58,7 +58,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_load_source(args: argparse.Namespace) -> int:
-    from pipeline.sources.nycflights13 import load_source
+    from pipeline.demo.nycflights13 import load_source
 
     counts = load_source(_engine(), force=args.force, show_progress=None)
     if counts:
@@ -69,39 +69,30 @@ def cmd_load_source(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pipeline.train import train_and_register
-    from pipeline.usecase import load_usecase
+    from pipeline.config.loading import load_usecase
+    from pipeline.model.train import train_and_register
 
     uc = load_usecase(args.usecase)
     mv = train_and_register(_engine(), uc, created_by="cli", show_progress=None)
-    print(format_model(mv))
+    print(mv.describe())
     return 0
 
 
-def format_model(mv: Any) -> str:
-    m = mv.holdout_metrics
-    return (
-        f"model {mv.use_case} {mv.version} ({mv.status}): holdout average precision "
-        f"{m.get('average_precision', float('nan')):.3f} (base rate {m['base_rate']:.3f}), ROC AUC "
-        f"{m.get('roc_auc', float('nan')):.3f}, Brier {m['brier']:.4f}; at threshold {mv.threshold}: "
-        f"precision {m['precision_at_threshold']:.2f}, recall {m['recall_at_threshold']:.2f}; "
-        f"sha256 {mv.artifact_sha256[:12]}"
-    )
-
-
 def cmd_score(args: argparse.Namespace) -> int:
-    from pipeline import stages
+    from pipeline import tasks
+    from pipeline.scoring.dates import parse_date
 
     _engine()
-    day = stages.parse_date(args.date)
+    day = parse_date(args.date)
     run_id = args.run_id or f"cli__{day.isoformat()}__{uuid.uuid4().hex[:8]}"
-    result = stages.run_all(day.isoformat(), run_id, args.usecase, shards=args.shards)
+    result = tasks.run_night(day.isoformat(), run_id, args.usecase, shards=args.shards)
     print(json.dumps(result))
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline import airflow_local, stages
+    from pipeline.orchestration import local as airflow_local
+    from pipeline.scoring.dates import parse_date
 
     try:
         conf = json.loads(args.conf) if args.conf else {}
@@ -109,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ValueError(f"--conf is not valid JSON: {exc}") from None
     if not isinstance(conf, dict):
         raise ValueError("--conf must be a JSON object")
-    day = stages.parse_date(args.date, what="--date") if args.date else None
+    day = parse_date(args.date, what="--date") if args.date else None
     _engine()
     outcome = airflow_local.run_dag(args.dag_id, day, conf)
     print(outcome.summary())
@@ -117,42 +108,43 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from pipeline.demo import run_demo
+    from pipeline.demo.run import run_demo
 
     return run_demo(nights=args.nights)
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from pipeline import retrain, stages
+    from pipeline import tasks
+    from pipeline.scoring.dates import parse_date
 
     _engine()
-    day = stages.parse_date(args.cutoff, what="--cutoff")
+    day = parse_date(args.cutoff, what="--cutoff")
     run_id = f"cli_retrain__{day.isoformat()}__{uuid.uuid4().hex[:8]}"
-    print(retrain.run_retrain(day.isoformat(), run_id, dry_run=args.dry_run, force=args.force, actor="cli",
+    print(tasks.run_retrain(day.isoformat(), run_id, dry_run=args.dry_run, force=args.force, actor="cli",
                               usecase=args.usecase))
     return 0
 
 
 def cmd_model(args: argparse.Namespace) -> int:
-    from pipeline import retrain
-    from pipeline.registry import list_versions
-    from pipeline.usecase import load_usecase
+    from pipeline import tasks
+    from pipeline.config.loading import load_usecase
+    from pipeline.model.registry import list_versions
 
     engine = _engine()
     uc = load_usecase(args.usecase)
     if args.action == "list":
         for v in list_versions(engine, uc.name):
-            m = v["holdout_metrics"]
+            ap = v["holdout_metrics"].get("average_precision")
             print(f"{v['version']:<6} {v['status']:<10} trained {v['train_from']}..{v['train_to']} "
-                  f"({v['train_rows']:,} rows)  holdout AP {m.get('average_precision', float('nan')):.4f}  "
+                  f"({v['train_rows']:,} rows)  holdout AP {'n/a' if ap is None else format(ap, '.4f')}  "
                   f"sha256 {v['artifact_sha256'][:12]}  created {v['created_at']:%Y-%m-%d %H:%M} by {v['created_by']}")
         return 0
     if args.rescore:
-        from pipeline.stages import parse_date
+        from pipeline.scoring.dates import parse_date
 
         for d in args.rescore:
             parse_date(d, what="--rescore")
-    outcome = retrain.rollback(args.to, reason=args.reason, actor="rollback", rescore_dates=args.rescore,
+    outcome = tasks.rollback(args.to, reason=args.reason, actor="rollback", rescore_dates=args.rescore,
                                usecase=args.usecase)
     print(f"{uc.name}: champion is now {outcome['champion']} (was {outcome['previous']})"
           + (f"; re-scored {', '.join(outcome['rescored'])}" if outcome["rescored"] else ""))
@@ -160,7 +152,7 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from pipeline.validate import data_docs_dir
+    from pipeline.validation.gx_runner import data_docs_dir
 
     index = data_docs_dir() / "index.html"
     if not index.exists():
@@ -175,13 +167,14 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from pipeline.monitor import build_missing_reference, monitor_date
-    from pipeline.stages import parse_date
-    from pipeline.usecase import load_usecase
+    from pipeline.config.loading import load_usecase
+    from pipeline.model.reference import rebuild_reference
+    from pipeline.monitoring.monitor import monitor_date
+    from pipeline.scoring.dates import parse_date
 
     engine, uc = _engine(), load_usecase(args.usecase)
     if args.reference:
-        built = build_missing_reference(engine, uc, args.reference)
+        built = rebuild_reference(engine, uc, args.reference)
         print(f"{uc.name} {built['version']}: drift reference built from {built['training_rows']:,} training and "
               f"{built['holdout_rows']:,} holdout rows")
     if args.date:
@@ -200,10 +193,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pipeline.report import write_report
-    from pipeline.stages import parse_date
-    from pipeline.usecase import load_usecase
-    from pipeline.views import ensure_bi_views
+    from pipeline.config.loading import load_usecase
+    from pipeline.monitoring.bi_views import ensure_bi_views
+    from pipeline.monitoring.report.render import write_report
+    from pipeline.scoring.dates import parse_date
 
     engine, uc = _engine(), load_usecase(args.usecase)
     ensure_bi_views(engine, uc)  # the nightly monitor keeps them current; a hand-run report may come first
@@ -218,14 +211,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_airflow(args: argparse.Namespace) -> int:
-    from pipeline import airflow_local
+    from pipeline.config.settings import load_settings
+    from pipeline.orchestration import local as airflow_local
 
     _engine()
-    return airflow_local.standalone(port=args.port)
+    return airflow_local.standalone(port=args.port or load_settings().airflow_port)
 
 
 def _shard_count(value: str) -> int:
-    from pipeline.shards import ShardError, check_count
+    from pipeline.scoring.shards import ShardError, check_count
 
     try:
         return check_count(value, source="--shards")
@@ -303,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("airflow", help="Airflow standalone (UI + scheduler) on the same database")
-    p.add_argument("--port", type=int, default=int(os.environ.get("BATCHSCORE_AIRFLOW_PORT", "8080")))
+    p.add_argument("--port", type=int, help="port of the UI (default: BATCHSCORE_AIRFLOW_PORT, else 8080)")
     p.set_defaults(func=cmd_airflow)
     return parser
 

@@ -9,7 +9,6 @@ PostgreSQL deleted at the end. Never skipped for lack of a server.
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -28,7 +27,7 @@ for _name in ("BATCHSCORE_DATABASE_URL", "AIRFLOW_CONN_BATCHSCORE_DB", "BATCHSCO
               "AIRFLOW__LOGGING__LOGGING_LEVEL", "BATCHSCORE_CHUNK_ROWS", "BATCHSCORE_PREDICT_THREADS"):
     os.environ.pop(_name, None)
 
-from pipeline.airflow_local import configure_airflow_env  # noqa: E402
+from pipeline.orchestration.local import configure_airflow_env  # noqa: E402
 
 configure_airflow_env()
 
@@ -46,7 +45,7 @@ def database_url():
     """The session's own database; BATCHSCORE_DATABASE_URL points at it while the session runs."""
     import sqlalchemy as sa
 
-    from pipeline.db import dispose_engines, normalise_url, start_embedded
+    from pipeline.db.engine import dispose_engines, normalise_url, start_embedded
 
     admin_raw = os.environ.get("BATCHSCORE_TEST_DATABASE_URL")
     if admin_raw:
@@ -74,7 +73,8 @@ def database_url():
 @pytest.fixture(scope="session")
 def engine(database_url):
     """An engine on the session's test database, migrated."""
-    from pipeline.db import get_engine, migrate
+    from pipeline.db.engine import get_engine
+    from pipeline.db.migrations import migrate
 
     eng = get_engine()
     migrate(eng)
@@ -84,7 +84,7 @@ def engine(database_url):
 @pytest.fixture(scope="session")
 def source(engine):
     """nycflights13 loaded into schema source (once per session)."""
-    from pipeline.sources.nycflights13 import load_source
+    from pipeline.demo.nycflights13 import load_source
 
     load_source(engine)
     return engine
@@ -92,16 +92,17 @@ def source(engine):
 
 @pytest.fixture(scope="session")
 def usecase():
-    from pipeline.usecase import load_usecase
+    from pipeline.config.loading import load_usecase, with_overrides
 
-    return dataclasses.replace(load_usecase("flight_cancellation"), **TRAIN_WINDOW)
+    return with_overrides(load_usecase("flight_cancellation"), {f"training.{k}": v for k, v in TRAIN_WINDOW.items()})
 
 
 @pytest.fixture(scope="session")
 def champion(source, usecase):
     """The registered champion of flight_cancellation, trained on a small window."""
-    from pipeline.registry import ModelError, get_champion
-    from pipeline.train import train_and_register
+    from pipeline.model.artifacts import ModelError
+    from pipeline.model.registry import get_champion
+    from pipeline.model.train import train_and_register
 
     try:
         return get_champion(source, usecase.name)

@@ -46,9 +46,9 @@ def stop_cluster(pgdata) -> None:
     while pytest's temporary folders are still reachable, keeps its exit handler from failing)."""
     import os
 
-    from pipeline.db import _import_pgserver
+    from pipeline.db.engine import import_pgserver
 
-    _import_pgserver(pgdata)
+    import_pgserver(pgdata)
     from pgserver._commands import pg_ctl
 
     if (pgdata / "postmaster.pid").exists():

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from pipeline import airflow_local
+from pipeline.orchestration import local as airflow_local
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import airflow_local
+from pipeline.orchestration import local as airflow_local
 
 pytestmark = pytest.mark.dags
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import threading
 import tomllib
@@ -12,11 +11,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipeline import airflow_local, retrain
-from pipeline.registry import get_champion, promote_version
-from pipeline.settings import project_root
-from pipeline.staging import training_tables
-from pipeline.usecase import load_usecase, parse_usecase
+from pipeline import tasks
+from pipeline.config.loading import load_usecase, parse_usecase, with_overrides
+from pipeline.config.paths import project_root
+from pipeline.db.staging import training_tables
+from pipeline.model.registry import get_champion, promote_version
+from pipeline.model.retrain import retrain_windows
+from pipeline.model.training_sets import TrainingSets
+from pipeline.orchestration import local as airflow_local
 from tests.helpers import flights_on, predictions_fingerprint
 
 CUTOFF = dt.date(2013, 6, 3)
@@ -72,20 +74,20 @@ def _champion_events() -> int:
 @pytest.fixture(scope="module")
 def weak_champion(source, tmp_path_factory):
     """A deliberately weak champion of the test use case."""
-    from pipeline.train import train_and_register
+    from pipeline.model.train import train_and_register
 
     tmp = tmp_path_factory.mktemp("usecases")
     weak_path = _write_usecase(tmp, WEAK)
-    uc = dataclasses.replace(load_usecase(str(weak_path)), train_from=dt.date(2013, 4, 1),
-                             train_to=dt.date(2013, 4, 30), holdout_from=dt.date(2013, 5, 1),
-                             holdout_to=dt.date(2013, 5, 14))
+    uc = with_overrides(load_usecase(str(weak_path)), {
+        "training.train_from": dt.date(2013, 4, 1), "training.train_to": dt.date(2013, 4, 30),
+        "training.holdout_from": dt.date(2013, 5, 1), "training.holdout_to": dt.date(2013, 5, 14)})
     mv = train_and_register(source, uc, created_by="tests")
     assert mv.status == "champion"
     return {"version": mv.version, "weak": weak_path, "strong": _write_usecase(tmp, STRONG)}
 
 
 def test_the_retrain_windows_end_where_labels_stop_being_known():
-    w = retrain.retrain_windows(load_usecase("flight_cancellation"), dt.date(2013, 7, 14))
+    w = retrain_windows(load_usecase("flight_cancellation"), dt.date(2013, 7, 14))
     assert (w["holdout_to"], w["holdout_from"]) == (dt.date(2013, 7, 12), dt.date(2013, 6, 15))
     assert (w["train_to"], w["train_from"]) == (dt.date(2013, 6, 14), dt.date(2013, 1, 26))
     assert w["known_at"] == dt.datetime(2013, 7, 14, tzinfo=dt.UTC)
@@ -97,7 +99,7 @@ def test_labels_known_after_the_cutoff_never_enter_training(source, weak_champio
     text = weak_champion["strong"].read_text().replace("label_delay_days = 2", "label_delay_days = 0")
     leaky = weak_champion["strong"].with_name("leaky.toml")
     leaky.write_text(text)
-    ts = retrain.build_training_set(CUTOFF.isoformat(), "pit-test", str(leaky))
+    ts = tasks.build_training_set(CUTOFF.isoformat(), "pit-test", str(leaky))
     assert ts["windows"]["holdout_to"] == CUTOFF.isoformat()
     tables = training_tables(USE_CASE, "pit-test")
     try:
@@ -105,7 +107,7 @@ def test_labels_known_after_the_cutoff_never_enter_training(source, weak_champio
             per_day = dict(conn.execute(sa.text(
                 f"select score_date, count(*) from {tables['holdout'][0]} group by 1")).all())
     finally:
-        retrain._drop(source, load_usecase(str(leaky)), "pit-test")
+        TrainingSets(source, load_usecase(str(leaky)), "pit-test").drop()
     day_before = CUTOFF - dt.timedelta(days=2)
     assert per_day[day_before] == flights_on(source, day_before)          # known at the cut-off: in
     assert CUTOFF - dt.timedelta(days=1) not in per_day and CUTOFF not in per_day  # known later: out
@@ -137,10 +139,10 @@ def test_retrain_promotes_a_better_challenger_then_rejects_a_worse_one(source, w
     assert all(d["reason"].strip() for d in _decisions(source))
 
     # the rejected challenger is now in trial: the nightly run shadow-scores it, never into predictions
-    from pipeline import stages
+    from pipeline import tasks
 
     day = dt.date(2013, 6, 5)
-    stages.run_all(day.isoformat(), "shadow-test", str(weak_champion["weak"]))
+    tasks.run_night(day.isoformat(), "shadow-test", str(weak_champion["weak"]))
     with source.connect() as conn:
         shadow = conn.execute(sa.text(f"select model_version, count(*) from batchscore.{USE_CASE}_shadow "
                                       "where score_date = :d group by 1"), {"d": day}).all()
@@ -155,7 +157,7 @@ def test_retrain_promotes_a_better_challenger_then_rejects_a_worse_one(source, w
 
 def test_a_dry_run_decides_and_records_but_changes_nothing(source, weak_champion):
     before = get_champion(source, USE_CASE).version
-    text = retrain.run_retrain(CUTOFF.isoformat(), "dry-run-test", dry_run=True, force=True,
+    text = tasks.run_retrain(CUTOFF.isoformat(), "dry-run-test", dry_run=True, force=True,
                                usecase=str(weak_champion["strong"]))
     last = _decisions(source)[-1]
     assert last["dry_run"] and not last["promoted"] and last["reason"].startswith("dry run, nothing changed")
@@ -171,7 +173,7 @@ def test_rollback_restores_the_former_champion_and_rescores(source, weak_champio
     monkeypatch.setenv("BATCHSCORE_USECASE", str(weak_champion["strong"]))
     current = get_champion(source, USE_CASE).version
     day = dt.date(2013, 6, 10)
-    outcome = retrain.rollback(None, reason="tests: the new model misbehaves", rescore_dates=[day.isoformat()])
+    outcome = tasks.rollback(None, reason="tests: the new model misbehaves", rescore_dates=[day.isoformat()])
     assert outcome == {"champion": weak_champion["version"], "previous": current, "rescored": [day.isoformat()]}
     last = _decisions(source)[-1]
     assert last["actor"] == "rollback" and last["promoted"] and last["reason"] == "tests: the new model misbehaves"

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from pipeline import airflow_local
 from pipeline.cli import main
-from pipeline.settings import project_root
+from pipeline.config.paths import project_root
+from pipeline.orchestration import local as airflow_local
 from tests.helpers import flights_on, ledger, predictions_fingerprint
 
 HEAVY = ("great_expectations", "sklearn", "pandas", "joblib", "numpy", "scipy", "pgserver", "tqdm")

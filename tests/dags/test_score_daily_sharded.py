@@ -5,8 +5,8 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from pipeline import airflow_local
-from pipeline.shards import SHARDS_ENV
+from pipeline.orchestration import local as airflow_local
+from pipeline.scoring.shards import SHARDS_ENV
 from tests.helpers import flights_on, ledger, predictions_fingerprint
 
 DAY = dt.date(2013, 7, 23)
@@ -42,21 +42,21 @@ def test_two_shards_publish_the_same_predictions_as_one(champion, source, monkey
 
 
 def test_a_failed_shard_publishes_nothing_and_keeps_the_previous_predictions(champion, source, monkeypatch):
-    import pipeline.score
+    import pipeline.scoring.score
 
     monkeypatch.setenv(SHARDS_ENV, "2")
     first = airflow_local.run_dag("score_daily", DAY)
     assert first.succeeded, first.summary()
     before = predictions_fingerprint(source, DAY)
 
-    real = pipeline.score.stream_scores
+    real = pipeline.scoring.score.stream_scores
 
     def shard_one_breaks(reader, writer, select_sql, target, *args, **kwargs):
         if target[1].endswith("_s1"):
             raise RuntimeError("worker of shard 1 lost")
         return real(reader, writer, select_sql, target, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline.score, "stream_scores", shard_one_breaks)
+    monkeypatch.setattr(pipeline.scoring.score, "stream_scores", shard_one_breaks)
     broken = airflow_local.run_dag("score_daily", DAY)
     assert broken.state == "failed" and broken.failed_tasks == ["score"]
     assert _score_instances(broken.run_id) == [(0, "success"), (1, "failed")]

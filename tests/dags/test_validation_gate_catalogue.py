@@ -13,7 +13,8 @@ from contextlib import contextmanager
 import pytest
 import sqlalchemy as sa
 
-from pipeline import airflow_local, stages
+from pipeline import tasks
+from pipeline.orchestration import local as airflow_local
 from tests.helpers import flights_on, ledger, predictions_fingerprint
 
 HISTORY = [dt.date(2013, 8, d) for d in (1, 2, 3, 4)]  # published first: the row-count band needs history
@@ -23,7 +24,7 @@ _next_day = iter(dt.date(2013, 8, 5) + dt.timedelta(days=i) for i in range(40))
 @pytest.fixture(scope="module")
 def history(champion, source):
     for day in HISTORY:
-        stages.run_all(day.isoformat(), f"history-{day}")
+        tasks.run_night(day.isoformat(), f"history-{day}")
     return {day: predictions_fingerprint(source, day) for day in HISTORY}
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from pipeline.settings import project_root
+from pipeline.config.paths import project_root
 
 
 def start_scoring_process(day: str, run_id: str, log_path) -> subprocess.Popen:

@@ -4,7 +4,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from pipeline.publish import PUBLISH_LOCK_KEY
+from pipeline.db.locks import Lock
 from tests.faults.conftest import backends_waiting_on, reap, staging_leftovers, start_scoring_process, wait_for
 from tests.helpers import flights_on, ledger, predictions_fingerprint
 
@@ -12,15 +12,15 @@ DAY = dt.date(2013, 9, 3)
 
 
 def test_two_runs_of_one_date_serialise_on_the_lock_and_leave_one_consistent_result(champion, source, tmp_path):
-    from pipeline import stages
+    from pipeline import tasks
 
-    stages.run_all(DAY.isoformat(), "fault-concurrent-reference")
+    tasks.run_night(DAY.isoformat(), "fault-concurrent-reference")
     reference = predictions_fingerprint(source, DAY)
     expected = flights_on(source, DAY)
     assert reference[0] == expected
 
     holder = source.connect()  # hold the date's publish lock so both runs reach it before either publishes
-    key = {"k": PUBLISH_LOCK_KEY, "key": f"{champion.use_case}/{DAY.isoformat()}"}
+    key = {"k": int(Lock.PUBLISH_DATE), "key": f"{champion.use_case}/{DAY.isoformat()}"}
     holder.execute(sa.text("select pg_advisory_lock(:k, hashtext(:key))"), key)
     procs = [start_scoring_process(DAY.isoformat(), f"fault-concurrent-{n}", tmp_path / f"{n}.log") for n in "ab"]
     try:

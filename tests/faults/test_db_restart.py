@@ -1,7 +1,6 @@
 """The database restarted in the middle of a run, on a PostgreSQL cluster this test owns: the interrupted
 task fails, Airflow retries it, the run succeeds, and the date holds exactly one row per flight."""
 
-import dataclasses
 import datetime as dt
 import os
 import threading
@@ -10,7 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from pipeline import airflow_local
+from pipeline.orchestration import local as airflow_local
 from tests.faults.conftest import backends_waiting_on, staging_leftovers, wait_for
 from tests.helpers import flights_on, ledger, predictions_fingerprint, stop_cluster
 
@@ -21,10 +20,11 @@ DAY = dt.date(2013, 9, 6)
 def own_server(tmp_path_factory, database_url):
     """A throwaway embedded cluster with our schema, the source data and a champion; the session database
     is put back afterwards."""
-    from pipeline.db import get_engine, migrate, start_embedded
-    from pipeline.sources.nycflights13 import load_source
-    from pipeline.train import train_and_register
-    from pipeline.usecase import load_usecase
+    from pipeline.config.loading import load_usecase, with_overrides
+    from pipeline.db.engine import get_engine, start_embedded
+    from pipeline.db.migrations import migrate
+    from pipeline.demo.nycflights13 import load_source
+    from pipeline.model.train import train_and_register
     from tests.conftest import TRAIN_WINDOW
 
     pgdata = tmp_path_factory.mktemp("restartable") / "pgdata"
@@ -35,8 +35,8 @@ def own_server(tmp_path_factory, database_url):
         engine = get_engine()
         migrate(engine)
         load_source(engine)
-        train_and_register(engine, dataclasses.replace(load_usecase("flight_cancellation"), **TRAIN_WINDOW),
-                           created_by="tests")
+        window = {f"training.{k}": v for k, v in TRAIN_WINDOW.items()}
+        train_and_register(engine, with_overrides(load_usecase("flight_cancellation"), window), created_by="tests")
         yield engine, pgdata
     finally:
         os.environ["BATCHSCORE_DATABASE_URL"] = database_url.render_as_string(hide_password=False)
@@ -47,9 +47,9 @@ def own_server(tmp_path_factory, database_url):
 
 def restart(pgdata) -> None:
     """``pg_ctl restart -m fast``: every connection is terminated, the server comes back on the same socket."""
-    from pipeline.db import _import_pgserver
+    from pipeline.db.engine import import_pgserver
 
-    _import_pgserver(pgdata)
+    import_pgserver(pgdata)
     from pgserver._commands import pg_ctl
 
     pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pgdata, user="pgserver" if os.geteuid() == 0 else None,

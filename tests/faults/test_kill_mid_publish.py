@@ -7,7 +7,7 @@ import signal
 
 import sqlalchemy as sa
 
-from pipeline import stages
+from pipeline import tasks
 from tests.faults.conftest import (
     backend_alive,
     backends_waiting_on,
@@ -30,7 +30,7 @@ def holds_ledger_row(engine, pid: int) -> bool:
 
 
 def test_sigkill_in_the_middle_of_publish_leaves_the_old_date_and_a_rerun_completes(champion, source, tmp_path):
-    stages.run_all(DAY.isoformat(), "fault-kill-before")
+    tasks.run_night(DAY.isoformat(), "fault-kill-before")
     before = predictions_fingerprint(source, DAY)
     expected = flights_on(source, DAY)
     assert before[0] == expected and before[2] == "fault-kill-before"
@@ -60,7 +60,7 @@ def test_sigkill_in_the_middle_of_publish_leaves_the_old_date_and_a_rerun_comple
     assert ledger(source, "fault-kill") == []  # SIGKILL leaves no ledger row, and no half-published date
 
     # Airflow's retry re-runs the same run id: it starts from a fresh extract and publishes exactly once
-    result = stages.run_all(DAY.isoformat(), "fault-kill")
+    result = tasks.run_night(DAY.isoformat(), "fault-kill")
     after = predictions_fingerprint(source, DAY)
     assert result["rows"] == expected
     assert after == (expected, before[1], "fault-kill")  # same count and content checksum, the new run's rows

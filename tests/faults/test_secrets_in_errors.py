@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from pipeline import stages
+from pipeline import tasks
 
 PASSWORD = "pw-Zq81-never-print-me"
 
@@ -20,19 +20,19 @@ def _closed_port() -> int:
 
 @pytest.mark.parametrize("stage", ["extract", "validate", "score", "publish", "record_failure"])
 def test_a_stage_failing_on_an_unreachable_database_never_shows_the_password(stage, monkeypatch, caplog):
-    from pipeline.db import dispose_engines
+    from pipeline.db.engine import dispose_engines
 
     monkeypatch.setenv("BATCHSCORE_DATABASE_URL", f"postgresql://writer:{PASSWORD}@127.0.0.1:{_closed_port()}/x")
     batch = {"usecase_ref": "flight_cancellation", "score_date": "2013-09-12", "run_id": "secret-test", "rows": 1,
              "seconds": 0.1, "started_at": dt.datetime.now(dt.UTC).isoformat()}
     calls = {
-        "extract": lambda: stages.extract("2013-09-12", "secret-test"),
-        "validate": lambda: stages.validate(batch),
-        "score": lambda: stages.score(batch),
-        "publish": lambda: stages.publish(batch, {"seconds": 0, "status": "passed"}, {"seconds": 0},
+        "extract": lambda: tasks.extract("2013-09-12", "secret-test"),
+        "validate": lambda: tasks.validate(batch),
+        "score": lambda: tasks.score(batch),
+        "publish": lambda: tasks.publish(batch, {"seconds": 0, "status": "passed"}, {"seconds": 0},
                                           {"seconds": 0, "model_version": "v1", "model_sha256": "0" * 64,
                                            "threshold": 0.5, "rows": 1}),
-        "record_failure": lambda: stages.record_failure("2013-09-12", "secret-test", "boom"),
+        "record_failure": lambda: tasks.record_failure("2013-09-12", "secret-test", "boom"),
     }
     caplog.set_level(logging.DEBUG)
     try:

@@ -3,8 +3,8 @@ predictions stay as they were."""
 
 import datetime as dt
 
-from pipeline import airflow_local
-from pipeline.registry import resolve_artifact
+from pipeline.model.artifacts import resolve_artifact
+from pipeline.orchestration import local as airflow_local
 from tests.helpers import flights_on, ledger, predictions_fingerprint
 
 DAY = dt.date(2013, 9, 4)

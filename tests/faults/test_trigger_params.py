@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from pipeline import airflow_local
+from pipeline.orchestration import local as airflow_local
 
 INJECTIONS = (
     "2013-07-01'; drop table batchscore.predictions; --",
@@ -32,8 +32,8 @@ CASES = [
 
 
 def _state(engine) -> tuple:
-    from pipeline.publish import ensure_predictions_table
-    from pipeline.usecase import load_usecase
+    from pipeline.config.loading import load_usecase
+    from pipeline.db.predictions import ensure_predictions_table
 
     with engine.begin() as conn:  # the table may not exist yet in a fresh test database (it comes with a publish)
         ensure_predictions_table(conn, load_usecase("flight_cancellation"))

@@ -5,9 +5,9 @@ import datetime as dt
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline.extract import extract_batch
-from pipeline.queries import batch_query, training_query
-from pipeline.staging import drop_staging, staging_tables
+from pipeline.db.queries import batch_query, training_query
+from pipeline.db.staging import drop_staging, staging_tables
+from pipeline.scoring.extract import extract_batch
 from tests.helpers import flights_on
 
 DAY = dt.date(2013, 7, 10)
@@ -29,7 +29,7 @@ def test_extract_stages_one_row_per_scheduled_flight_of_the_date(source, usecase
             frame = pd.read_sql(sa.text(f"select * from {tables.batch}"), conn)
         assert frame["entity_id"].is_unique
         assert set(frame["score_date"]) == {DAY}
-        assert set(frame.columns) == set(usecase.batch_columns)
+        assert set(frame.columns) == set(usecase.batch.columns)
         assert not FORBIDDEN & set(frame.columns)
     finally:
         drop_staging(source, tables)

@@ -1,7 +1,8 @@
 import pytest
 import sqlalchemy as sa
 
-from pipeline.db import DatabaseConfigError, migrate, migration_files
+from pipeline.db.engine import DatabaseConfigError
+from pipeline.db.migrations import migrate, migration_files
 
 
 def test_migrations_are_recorded_once_and_reapplying_is_a_no_op(engine):
@@ -50,7 +51,7 @@ def test_the_database_allows_only_one_champion_per_use_case(engine):
 
 
 def test_a_failing_script_raises_what_conn_execute_would_with_the_driver_error_inside(engine):
-    from pipeline.db import run_script
+    from pipeline.db.engine import run_script
 
     with pytest.raises(sa.exc.ProgrammingError) as failed, engine.begin() as conn:
         run_script(conn, "select 1;\nselect * from batchscore.no_such_table_here")

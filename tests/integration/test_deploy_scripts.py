@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from pipeline.settings import project_root
+from pipeline.config.paths import project_root
 from tests.helpers import stop_cluster
 
 DEPLOY = project_root() / "deploy"
@@ -22,7 +22,7 @@ DEPLOY = project_root() / "deploy"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    from pipeline.db import _pgserver_get_server
+    from pipeline.db.engine import _pgserver_get_server
 
     pgdata = tmp_path_factory.mktemp("compose-pg") / "pgdata"
     server = _pgserver_get_server(pgdata, "delete")

@@ -13,13 +13,15 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from pipeline import stages
-from pipeline.drift import measure_feature_drift
-from pipeline.performance import compute_performance, update_performance
-from pipeline.queries import batch_query, features_query
-from pipeline.report import write_report
-from pipeline.staging import STAGING_SCHEMA
-from pipeline.views import BI_ROLE, ensure_bi_views
+from pipeline import tasks
+from pipeline.config.loading import load_usecase, with_overrides
+from pipeline.db.bi import BI_ROLE
+from pipeline.db.queries import batch_query, features_query
+from pipeline.db.schema import STAGING_SCHEMA
+from pipeline.monitoring.bi_views import ensure_bi_views
+from pipeline.monitoring.drift_store import measure_feature_drift
+from pipeline.monitoring.performance import compute_performance, update_performance
+from pipeline.monitoring.report.render import write_report
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +33,7 @@ def stage_training_sample(engine, uc, rows: int) -> str:
     with engine.begin() as conn:
         conn.execute(sa.text(f"create unlogged table {table} as select * from ({features}) as f "
                              "order by md5(entity_id || score_date::text) limit :n"),
-                     {"date_from": uc.train_from, "date_to": uc.train_to, "n": rows})
+                     {"date_from": uc.training.train_from, "date_to": uc.training.train_to, "n": rows})
     return table
 
 
@@ -84,9 +86,7 @@ def test_a_tiny_batch_is_measured_but_not_judged(source, champion, usecase, samp
 
 
 def test_a_large_batch_is_measured_on_a_repeatable_sample(source, champion, usecase, sample):
-    import dataclasses
-
-    sampled = dataclasses.replace(usecase, monitoring=dataclasses.replace(usecase.monitoring, sample_rows=1000))
+    sampled = with_overrides(usecase, {"monitoring.sample_rows": 1000})
     shifted = sample(4000)
     with source.begin() as conn:
         conn.execute(sa.text(f"update {shifted} set distance = distance * 3 + 500"))
@@ -116,10 +116,10 @@ def performance_row(engine, day):
 
 
 def test_late_labels_update_the_performance_of_their_date_only(source, champion):
-    uc = stages.load_usecase(None)
+    uc = load_usecase(None)
     days = [dt.date(2013, 8, 12), dt.date(2013, 8, 13)]
     for day in days:
-        stages.run_all(day.isoformat(), f"perf-test-{day}")
+        tasks.run_night(day.isoformat(), f"perf-test-{day}")
     update_performance(source, uc, days[-1])
     first, other = performance_row(source, days[0]), performance_row(source, days[1])
     labels, scores, threshold = labelled(source, days[0])
@@ -153,8 +153,8 @@ def test_late_labels_update_the_performance_of_their_date_only(source, champion)
 
 def test_the_bi_role_reads_the_views_and_cannot_touch_the_tables(source, champion, database_url, monkeypatch):
     monkeypatch.setenv("BATCHSCORE_BI_PASSWORD", "bi-reader-Pw-2741")
-    uc = stages.load_usecase(None)
-    stages.run_all("2013-08-14", "bi-test-run")
+    uc = load_usecase(None)
+    tasks.run_night("2013-08-14", "bi-test-run")
     views = ensure_bi_views(source, uc)
     assert set(views) == {"v_latest_predictions", "v_daily_summary", "v_drift", "v_model_performance",
                           "v_promotions"}
@@ -193,9 +193,9 @@ def embedded_images(document: str) -> list[bytes]:
 @pytest.fixture(scope="module")
 def report_file(source, champion, tmp_path_factory):
     for day in ("2013-08-15", "2013-08-16", "2013-08-17"):
-        stages.run_all(day, f"report-test-{day}")
+        tasks.run_night(day, f"report-test-{day}")
     path = tmp_path_factory.mktemp("report") / "report.html"
-    uc = stages.load_usecase(None)
+    uc = load_usecase(None)
     return write_report(source, uc, date_from=dt.date(2013, 8, 15), date_to=dt.date(2013, 8, 17), output=path)
 
 
@@ -218,9 +218,9 @@ def test_the_report_embeds_every_plot_as_a_real_image(report_file):
 
 
 def test_the_report_refuses_an_inverted_or_empty_range(source, champion, tmp_path):
-    from pipeline.report import ReportError
+    from pipeline.monitoring.report.data import ReportError
 
-    uc = stages.load_usecase(None)
+    uc = load_usecase(None)
     ensure_bi_views(source, uc)
     with pytest.raises(ReportError, match="is after"):
         write_report(source, uc, date_from=dt.date(2013, 8, 17), date_to=dt.date(2013, 8, 1), output=tmp_path / "r")
@@ -252,21 +252,31 @@ def test_the_report_loads_in_headless_chromium_without_errors(report_file, tmp_p
     assert len(Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20) or []) > 50  # rendered plots
 
 
-def test_the_scram_verifier_is_the_one_postgres_computes(source):
-    from pipeline.views import scram_sha256_verifier
+def test_a_login_password_is_stored_as_the_scram_verifier_of_that_password(source):
+    import hashlib
+    import hmac
+
+    from pipeline.db.bi import set_login_password
 
     role = f"scram_probe_{uuid.uuid4().hex[:8]}"
     with source.begin() as conn:
-        conn.exec_driver_sql("set local password_encryption = 'scram-sha-256'")
-        conn.exec_driver_sql(f"create role {role} password 'probe-Password-1'")
-        stored = conn.execute(sa.text("select rolpassword from pg_authid where rolname = :r"), {"r": role}).scalar()
+        conn.exec_driver_sql(f"create role {role}")
+        set_login_password(conn, role, "probe-Password-1")
+        stored, can_login = conn.execute(sa.text("select rolpassword, rolcanlogin from pg_authid where rolname = :r"),
+                                         {"r": role}).one()
         conn.exec_driver_sql(f"drop role {role}")
-    iterations, salt = re.match(r"SCRAM-SHA-256\$(\d+):([^$]+)\$", stored).groups()
-    assert scram_sha256_verifier("probe-Password-1", salt=base64.b64decode(salt), iterations=int(iterations)) == stored
+    iterations, salt, stored_key, server_key = re.fullmatch(r"SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)",
+                                                            stored).groups()
+    # RFC 5802: what the server stores is derived from the password, the salt and the iteration count
+    salted = hashlib.pbkdf2_hmac("sha256", b"probe-Password-1", base64.b64decode(salt), int(iterations))
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    assert can_login
+    assert base64.b64decode(stored_key) == hashlib.sha256(client_key).digest()
+    assert base64.b64decode(server_key) == hmac.new(salted, b"Server Key", hashlib.sha256).digest()
 
 
 def test_a_version_without_reference_gets_the_same_one_rebuilt_from_its_windows(source, champion, usecase):
-    from pipeline.monitor import ensure_reference
+    from pipeline.model.reference import ensure_reference
 
     def stored():
         with source.connect() as conn:
@@ -275,7 +285,7 @@ def test_a_version_without_reference_gets_the_same_one_rebuilt_from_its_windows(
                                 {"u": usecase.name, "v": champion.version}).scalar_one()
 
     original = stored()
-    assert original["rows"] > 1000 and set(original["numeric"]) == set(usecase.numeric)
+    assert original["rows"] > 1000 and set(original["numeric"]) == set(usecase.features.numeric)
     with source.begin() as conn:
         conn.execute(sa.text("update batchscore.model_versions set drift_reference = null "
                              "where use_case = :u and version = :v"), {"u": usecase.name, "v": champion.version})
@@ -287,7 +297,8 @@ def test_a_version_without_reference_gets_the_same_one_rebuilt_from_its_windows(
 def test_two_monitors_storing_the_same_runs_drift_at_once_do_not_collide(source, champion, usecase):
     import threading
 
-    from pipeline.drift import DriftMetric, store_metrics
+    from pipeline.monitoring.drift import DriftMetric
+    from pipeline.monitoring.drift_store import store_metrics
 
     metrics = [DriftMetric(f"f{i}", "psi", 0.1, 0.25, "ok", 500, 5000) for i in range(40)]
     day, errors = dt.date(2013, 5, 23), []

@@ -2,7 +2,6 @@
 nothing behind, a duplicate entity is refused, and a table made before partitioning is converted in place
 of itself with every row and view kept."""
 
-import dataclasses
 import datetime as dt
 import re
 import threading
@@ -11,12 +10,12 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from pipeline import publish as publish_module
-from pipeline import stages
-from pipeline.publish import PublishError, ensure_predictions_table, partition_name
-from pipeline.staging import staging_tables
-from pipeline.usecase import load_usecase
-from pipeline.views import apply_usecase_view_files
+from pipeline import tasks
+from pipeline.config.loading import load_usecase, with_overrides
+from pipeline.db.bi import apply_usecase_view_files
+from pipeline.db.predictions import PublishError, ensure_predictions_table, partition_name
+from pipeline.db.staging import staging_tables
+from pipeline.scoring import publish as publish_module
 from tests.helpers import flights_on, ledger, predictions_fingerprint
 
 DAYS = (dt.date(2013, 10, 14), dt.date(2013, 10, 15))
@@ -39,14 +38,14 @@ def tables_named(engine, pattern: str) -> list[str]:
 
 def test_each_published_date_is_one_partition_and_a_rerun_replaces_it_leaving_nothing_behind(champion, source):
     for day in DAYS:
-        stages.run_all(day.isoformat(), f"part-{day:%d}")
+        tasks.run_night(day.isoformat(), f"part-{day:%d}")
     found = partitions(source)
     for day in DAYS:
         assert found[partition_name(load_usecase("flight_cancellation"), day)] == f"FOR VALUES IN ('{day}')"
     first = predictions_fingerprint(source, DAYS[0])
     assert first[0] == flights_on(source, DAYS[0]) and first[2] == "part-14"
 
-    stages.run_all(DAYS[0].isoformat(), "part-14-again")
+    tasks.run_night(DAYS[0].isoformat(), "part-14-again")
     again = predictions_fingerprint(source, DAYS[0])
     assert again == (first[0], first[1], "part-14-again")  # same content, the new run's rows, no duplicates
     assert partitions(source) == found  # the same partition names and bounds: the old one was dropped
@@ -60,44 +59,44 @@ def test_each_published_date_is_one_partition_and_a_rerun_replaces_it_leaving_no
 
 def test_a_duplicate_entity_in_the_staged_predictions_is_refused_and_the_date_kept(champion, source):
     day = DAYS[1]
-    stages.run_all(day.isoformat(), "dup-before")
+    tasks.run_night(day.isoformat(), "dup-before")
     before = predictions_fingerprint(source, day)
-    batch = stages.extract(day.isoformat(), "dup-run")
-    validation = stages.validate(batch)
-    features = stages.build_features(batch)
-    scores = stages.score(batch)
+    batch = tasks.extract(day.isoformat(), "dup-run")
+    validation = tasks.validate(batch)
+    features = tasks.build_features(batch)
+    scores = tasks.score(batch)
     staged = staging_tables("flight_cancellation", day, "dup-run").scores
     with source.begin() as conn:  # one entity twice, in place of another
         conn.execute(sa.text(f"update {staged} set entity_id = (select min(entity_id) from {staged}) "
                              f"where entity_id = (select max(entity_id) from {staged})"))
     with pytest.raises(PublishError, match=r"scores for \d+ entities \(an entity scored twice\); nothing published"):
-        stages.publish(batch, validation, features, scores)
+        tasks.publish(batch, validation, features, scores)
     assert predictions_fingerprint(source, day) == before
 
 
 
 def test_a_publish_retried_after_its_commit_is_a_no_op_and_one_whose_scores_are_gone_is_refused(champion, source):
     day = DAYS[1]
-    batch = stages.extract(day.isoformat(), "retry-run")
-    validation = stages.validate(batch)
-    features = stages.build_features(batch)
-    scores = stages.score(batch)
-    stages.publish(batch, validation, features, scores)
+    batch = tasks.extract(day.isoformat(), "retry-run")
+    validation = tasks.validate(batch)
+    features = tasks.build_features(batch)
+    scores = tasks.score(batch)
+    tasks.publish(batch, validation, features, scores)
     published = predictions_fingerprint(source, day)
     assert published[2] == "retry-run"
     # the task died after the commit: Airflow runs publish again with the same run id
-    again = stages.publish(batch, validation, features, scores)
+    again = tasks.publish(batch, validation, features, scores)
     assert again["rows"] == published[0]
     assert predictions_fingerprint(source, day) == published
 
-    other = stages.extract(day.isoformat(), "scores-lost")
-    other_validation = stages.validate(other)
-    other_features = stages.build_features(other)
-    other_scores = stages.score(other)
+    other = tasks.extract(day.isoformat(), "scores-lost")
+    other_validation = tasks.validate(other)
+    other_features = tasks.build_features(other)
+    other_scores = tasks.score(other)
     with source.begin() as conn:
         conn.execute(sa.text(f"drop table {staging_tables('flight_cancellation', day, 'scores-lost').scores}"))
     with pytest.raises(PublishError, match=r"staged scores are gone .*re-run its score task; nothing published"):
-        stages.publish(other, other_validation, other_features, other_scores)
+        tasks.publish(other, other_validation, other_features, other_scores)
     assert predictions_fingerprint(source, day) == published
 
 
@@ -117,8 +116,8 @@ from generate_series(date '2013-01-01', date '2013-01-03', interval '1 day') as 
 @pytest.fixture
 def legacy_usecase(engine):
     """A use case whose predictions table was made by the version before partitioning (views included)."""
-    uc = dataclasses.replace(load_usecase("flight_cancellation"), name="legacy_case",
-                             predictions_table="legacy_predictions", views_prefix="v_legacy_")
+    uc = with_overrides(load_usecase("flight_cancellation"), {
+        "name": "legacy_case", "output.predictions_table": "legacy_predictions", "output.views_prefix": "v_legacy_"})
     with engine.begin() as conn:
         conn.execute(sa.text("drop view if exists batchscore.v_legacy_custom, batchscore.v_legacy_latest_predictions,"
                              " batchscore.v_legacy_daily_summary; drop table if exists batchscore.legacy_predictions "
@@ -173,8 +172,8 @@ def test_conversion_refuses_clearly_and_changes_nothing_when_a_foreign_view_depe
 
 
 def test_partition_names_stay_within_63_characters_and_distinct(usecase):
-    long_a = dataclasses.replace(usecase, predictions_table="p" * 60)
-    long_b = dataclasses.replace(usecase, predictions_table="p" * 59 + "q")
+    long_a = with_overrides(usecase, {"output.predictions_table": "p" * 60})
+    long_b = with_overrides(usecase, {"output.predictions_table": "p" * 59 + "q"})
     day = dt.date(2024, 2, 29)
     assert partition_name(usecase, day) == "predictions_20240229"
     names = {partition_name(long_a, day), partition_name(long_b, day)}
@@ -183,16 +182,16 @@ def test_partition_names_stay_within_63_characters_and_distinct(usecase):
 
 def scored_run(day: dt.date, run_id: str, shards: int = 1):
     """A run extracted, validated, featured and scored, ready to publish: (batch, validation, features, scores)."""
-    batch = stages.extract(day.isoformat(), run_id)
-    validation, features = stages.validate(batch), stages.build_features(batch, shards=shards)
-    scores = [stages.score(batch, shard) for shard in stages.shard_plan(features)]
+    batch = tasks.extract(day.isoformat(), run_id)
+    validation, features = tasks.validate(batch), tasks.build_features(batch, shards=shards)
+    scores = [tasks.score(batch, shard) for shard in tasks.shard_plan(features)]
     return batch, validation, features, scores
 
 
 def test_a_reader_holding_the_table_delays_the_swap_in_short_tries_without_stalling_other_readers(
         champion, source, monkeypatch):
     day = DAYS[0]
-    stages.run_all(day.isoformat(), "busy-before")
+    tasks.run_night(day.isoformat(), "busy-before")
     before = predictions_fingerprint(source, day)
     run = scored_run(day, "busy-run")
     holder = source.connect()  # a BI session left idle in a transaction that read the predictions
@@ -204,7 +203,7 @@ def test_a_reader_holding_the_table_delays_the_swap_in_short_tries_without_stall
 
         def target() -> None:
             try:
-                outcome["result"] = stages.publish(*run)
+                outcome["result"] = tasks.publish(*run)
             except Exception as exc:  # handed to the test thread
                 outcome["error"] = exc
         thread = threading.Thread(target=target)
@@ -261,11 +260,11 @@ def test_a_sharded_publish_retried_after_its_commit_is_a_no_op(champion, source,
 
     monkeypatch.setattr(publish_module, "drop_staging", dies_after_commit)
     with pytest.raises(RuntimeError, match="died after its commit"):
-        stages.publish(*run)
+        tasks.publish(*run)
     published = predictions_fingerprint(source, day)
     assert published[2] == "sharded-retry"
     monkeypatch.setattr(publish_module, "drop_staging", real_drop)
-    again = stages.publish(*run)  # Airflow's retry, same run id
+    again = tasks.publish(*run)  # Airflow's retry, same run id
     assert again["rows"] == published[0] and again["replaced"] == 0
     assert predictions_fingerprint(source, day) == published
     assert [row["status"] for row in ledger(source, "sharded-retry")] == ["succeeded"]  # one ledger row
@@ -275,8 +274,8 @@ def test_concurrent_shard_tasks_create_or_convert_the_predictions_table_once(eng
     table = "batchscore.legacy_predictions"
     days = [dt.date(2013, 1, d) for d in (1, 2, 3)]
     before = [predictions_fingerprint(engine, d, table) for d in days]
-    fresh = dataclasses.replace(legacy_usecase, name="fresh_case", predictions_table="fresh_predictions",
-                                views_prefix="v_fresh_")
+    fresh = with_overrides(legacy_usecase, {
+        "name": "fresh_case", "output.predictions_table": "fresh_predictions", "output.views_prefix": "v_fresh_"})
     with engine.begin() as conn:
         conn.execute(sa.text("drop table if exists batchscore.fresh_predictions cascade"))
     start = threading.Barrier(6)

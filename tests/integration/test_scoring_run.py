@@ -7,17 +7,18 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from pipeline import stages
+from pipeline import tasks
 from pipeline.cli import main
-from pipeline.registry import ModelError, get_champion, load_artifact, resolve_artifact
-from pipeline.validate import ValidationFailed
+from pipeline.model.artifacts import ModelError, load_artifact, resolve_artifact
+from pipeline.model.registry import get_champion
+from pipeline.validation.checks import ValidationFailed
 from tests.helpers import flights_on, ledger, predictions_fingerprint
 
 DAY = dt.date(2013, 7, 14)
 
 
 def test_a_run_publishes_one_prediction_per_flight_with_its_ledger_row(champion, source):
-    result = stages.run_all(DAY.isoformat(), "run-basic")
+    result = tasks.run_night(DAY.isoformat(), "run-basic")
     expected = flights_on(source, DAY)
     assert result["rows"] == expected
     count, _, run_ids = predictions_fingerprint(source, DAY)
@@ -38,9 +39,9 @@ def test_a_run_publishes_one_prediction_per_flight_with_its_ledger_row(champion,
 
 
 def test_scoring_the_same_date_twice_gives_identical_rows(champion, source):
-    stages.run_all(DAY.isoformat(), "run-idem-1")
+    tasks.run_night(DAY.isoformat(), "run-idem-1")
     first = predictions_fingerprint(source, DAY)
-    stages.run_all(DAY.isoformat(), "run-idem-2")
+    tasks.run_night(DAY.isoformat(), "run-idem-2")
     second = predictions_fingerprint(source, DAY)
     assert first[:2] == second[:2] and first[0] == flights_on(source, DAY)
     assert second[2] == "run-idem-2"
@@ -49,19 +50,19 @@ def test_scoring_the_same_date_twice_gives_identical_rows(champion, source):
 def test_chunk_size_does_not_change_the_predictions(champion, source, monkeypatch):
     import math
 
-    stages.run_all(DAY.isoformat(), "run-big-chunks")
+    tasks.run_night(DAY.isoformat(), "run-big-chunks")
     big = predictions_fingerprint(source, DAY)
     monkeypatch.setenv("BATCHSCORE_CHUNK_ROWS", "97")
-    batch = stages.extract(DAY.isoformat(), "run-small-chunks")
-    validation, features = stages.validate(batch), stages.build_features(batch)
-    scores = stages.score(batch)
-    stages.publish(batch, validation, features, scores, stages.shadow_score(batch))
+    batch = tasks.extract(DAY.isoformat(), "run-small-chunks")
+    validation, features = tasks.validate(batch), tasks.build_features(batch)
+    scores = tasks.score(batch)
+    tasks.publish(batch, validation, features, scores, tasks.shadow_score(batch))
     assert scores["chunks"] == math.ceil(flights_on(source, DAY) / 97)  # really streamed, 97 rows at a time
     assert predictions_fingerprint(source, DAY)[:2] == big[:2]
 
 
 def test_a_failure_at_commit_after_the_partition_swap_leaves_the_date_untouched(champion, source):
-    stages.run_all(DAY.isoformat(), "run-before-failure")
+    tasks.run_night(DAY.isoformat(), "run-before-failure")
     before = predictions_fingerprint(source, DAY)
     with source.begin() as conn:  # a deferred trigger on the ledger row fails at COMMIT, after every statement
         conn.execute(sa.text("""
@@ -77,7 +78,7 @@ def test_a_failure_at_commit_after_the_partition_swap_leaves_the_date_untouched(
         """))
     try:
         with pytest.raises(sa.exc.InternalError, match="injected failure"):
-            stages.run_all(DAY.isoformat(), "inject-1")
+            tasks.run_night(DAY.isoformat(), "inject-1")
     finally:
         with source.begin() as conn:
             conn.execute(sa.text("drop trigger inject_failure on batchscore.scoring_runs; "
@@ -88,7 +89,7 @@ def test_a_failure_at_commit_after_the_partition_swap_leaves_the_date_untouched(
 
 
 def test_a_tampered_model_artifact_is_refused_and_nothing_is_published(champion, source):
-    stages.run_all(DAY.isoformat(), "run-before-tamper")
+    tasks.run_night(DAY.isoformat(), "run-before-tamper")
     before = predictions_fingerprint(source, DAY)
     path = resolve_artifact(champion.artifact_path)
     original = path.read_bytes()
@@ -96,7 +97,7 @@ def test_a_tampered_model_artifact_is_refused_and_nothing_is_published(champion,
     path.write_bytes(original + b"tampered")
     try:
         with pytest.raises(ModelError, match="refusing to load a modified artifact"):
-            stages.run_all(DAY.isoformat(), "run-tampered")
+            tasks.run_night(DAY.isoformat(), "run-tampered")
     finally:
         path.write_bytes(original)
         path.chmod(0o444)
@@ -113,7 +114,7 @@ def test_a_model_from_another_scikit_learn_version_needs_an_explicit_override(ch
 
 def test_a_batch_with_duplicate_entities_is_rejected_and_the_date_kept(champion, source):
     day = dt.date(2013, 7, 15)
-    stages.run_all(day.isoformat(), "run-before-dup")
+    tasks.run_night(day.isoformat(), "run-before-dup")
     before = predictions_fingerprint(source, day)
     with source.begin() as conn:
         conn.execute(sa.text(
@@ -124,7 +125,7 @@ def test_a_batch_with_duplicate_entities_is_rejected_and_the_date_kept(champion,
             "from source.flights where flight_date = :d order by carrier, flight limit 2"), {"d": day})
     try:
         with pytest.raises(ValidationFailed, match=r"for 2013-07-15: entity_id not unique \(4 rows share a value\)"):
-            stages.run_all(day.isoformat(), "run-dup")
+            tasks.run_night(day.isoformat(), "run-dup")
     finally:
         with source.begin() as conn:
             conn.execute(sa.text(
@@ -134,7 +135,7 @@ def test_a_batch_with_duplicate_entities_is_rejected_and_the_date_kept(champion,
     assert predictions_fingerprint(source, day) == before
     [row] = ledger(source, "run-dup")
     assert row["status"] == "rejected" and "entity_id not unique" in row["reason"]
-    stages.run_all(day.isoformat(), "run-after-fix")  # fixed data publishes normally
+    tasks.run_night(day.isoformat(), "run-after-fix")  # fixed data publishes normally
     assert predictions_fingerprint(source, day)[0] == flights_on(source, day)
 
 
@@ -153,8 +154,8 @@ def test_cli_db_url_never_prints_a_password(monkeypatch, capsys):
 
 
 def test_a_second_use_case_runs_from_config_and_sql_alone(source, monkeypatch):
-    from pipeline.train import train_and_register
-    from pipeline.usecase import load_usecase
+    from pipeline.config.loading import load_usecase
+    from pipeline.model.train import train_and_register
 
     monkeypatch.setenv("BATCHSCORE_USECASE", "departure_disruption")
     uc = load_usecase()
@@ -162,7 +163,7 @@ def test_a_second_use_case_runs_from_config_and_sql_alone(source, monkeypatch):
     mv = train_and_register(source, uc, created_by="tests")
     assert mv.status == "champion" and mv.holdout_metrics["roc_auc"] > 0.6
     day = dt.date(2013, 6, 3)
-    stages.run_all(day.isoformat(), "run-second-uc")
+    tasks.run_night(day.isoformat(), "run-second-uc")
     count, _, _ = predictions_fingerprint(source, day, "batchscore.departure_disruption_predictions")
     assert count == flights_on(source, day)
 
@@ -174,10 +175,10 @@ def test_a_failure_mid_stream_stops_the_copy_threads_and_raises(champion, source
     import numpy as np
     from tqdm import tqdm
 
-    from pipeline.extract import extract_batch
-    from pipeline.features import build_features
-    from pipeline.score import adbc_uri, arrow_select, stream_scores
-    from pipeline.staging import drop_staging, staging_tables
+    from pipeline.db.staging import drop_staging, staging_tables
+    from pipeline.scoring.extract import extract_batch
+    from pipeline.scoring.features import build_features
+    from pipeline.scoring.stream import adbc_uri, arrow_select, stream_scores
 
     class BreaksOnThirdChunk:
         calls = 0

@@ -6,9 +6,9 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from pipeline import stages
+from pipeline import tasks
 from pipeline.cli import main
-from pipeline.shards import shard_expression, shard_of
+from pipeline.scoring.shards import shard_expression, shard_of
 from tests.helpers import flights_on, ledger, predictions_fingerprint
 
 DAY = dt.date(2013, 7, 9)
@@ -25,9 +25,9 @@ def test_postgres_assigns_every_entity_the_shard_python_computes(engine):
 
 
 def test_three_shards_publish_exactly_the_predictions_of_one(champion, source):
-    stages.run_all(DAY.isoformat(), "run-one-shard", shards=1)
+    tasks.run_night(DAY.isoformat(), "run-one-shard", shards=1)
     one = predictions_fingerprint(source, DAY)
-    result = stages.run_all(DAY.isoformat(), "run-three-shards", shards=3)
+    result = tasks.run_night(DAY.isoformat(), "run-three-shards", shards=3)
     three = predictions_fingerprint(source, DAY)
     assert result["shards"] == 3 and result["rows"] == flights_on(source, DAY)
     assert three[:2] == one[:2] and three[2] == "run-three-shards"
@@ -41,18 +41,18 @@ def test_three_shards_publish_exactly_the_predictions_of_one(champion, source):
 
 
 def test_publish_refuses_when_a_shard_is_missing_and_keeps_the_date(champion, source):
-    from pipeline.shards import ShardError
+    from pipeline.scoring.shards import ShardError
 
-    stages.run_all(DAY.isoformat(), "run-before-missing-shard")
+    tasks.run_night(DAY.isoformat(), "run-before-missing-shard")
     before = predictions_fingerprint(source, DAY)
-    batch = stages.extract(DAY.isoformat(), "run-missing-shard")
-    validation, features = stages.validate(batch), stages.build_features(batch, shards=2)
-    only_first = [stages.score(batch, stages.shard_plan(features)[0])]
+    batch = tasks.extract(DAY.isoformat(), "run-missing-shard")
+    validation, features = tasks.validate(batch), tasks.build_features(batch, shards=2)
+    only_first = [tasks.score(batch, tasks.shard_plan(features)[0])]
     with pytest.raises(ShardError, match=r"expected scores of shards 0..1 once each, got shards \[0\]"):
-        stages.publish(batch, validation, features, only_first, stages.shadow_score(batch))
+        tasks.publish(batch, validation, features, only_first, tasks.shadow_score(batch))
     posing_as_whole = [{**only_first[0], "shards": 1}]  # a result that claims to be the whole batch
     with pytest.raises(ShardError, match=r"planned 2 shard\(s\) but scores came from 1; nothing published"):
-        stages.publish(batch, validation, features, posing_as_whole, stages.shadow_score(batch))
+        tasks.publish(batch, validation, features, posing_as_whole, tasks.shadow_score(batch))
     assert predictions_fingerprint(source, DAY) == before
 
 

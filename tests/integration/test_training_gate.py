@@ -1,13 +1,13 @@
 """Training data goes through its own suite, inside Postgres, before any model is fitted."""
 
-import dataclasses
 import datetime as dt
 
 import pytest
 import sqlalchemy as sa
 
-from pipeline.train import train_and_register
-from pipeline.validate import ValidationFailed
+from pipeline.config.loading import with_overrides
+from pipeline.model.train import train_and_register
+from pipeline.validation.checks import ValidationFailed
 
 
 def _versions(engine, use_case):
@@ -18,7 +18,8 @@ def _versions(engine, use_case):
 
 def test_a_training_window_without_enough_rows_is_refused_before_fitting(champion, source, usecase):
     before = _versions(source, usecase.name)
-    tiny = dataclasses.replace(usecase, train_from=dt.date(2013, 5, 1), train_to=dt.date(2013, 5, 2))
+    tiny = with_overrides(usecase, {"training.train_from": dt.date(2013, 5, 1),
+                                   "training.train_to": dt.date(2013, 5, 2)})
     with pytest.raises(ValidationFailed, match=r"validation failed for the training set of flight_cancellation: "
                                                r"row count \d+ outside the allowed range"):
         train_and_register(source, tiny, created_by="tests")

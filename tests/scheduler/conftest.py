@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipeline.airflow_local import TASK_EXIT_LATENCY_FIX
-from pipeline.settings import project_root
+from pipeline.config.paths import project_root
+from pipeline.orchestration.local import TASK_EXIT_LATENCY_FIX
 
 API_PORT = 8091
 LOG_SERVER_PORT = 8093
@@ -35,7 +35,7 @@ VENV_BIN = Path(sys.executable).parent
 
 
 def _admin_engine() -> sa.Engine:
-    from pipeline.db import normalise_url
+    from pipeline.db.engine import normalise_url
 
     return sa.create_engine(normalise_url(ADMIN_PG), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool,
                             connect_args={"connect_timeout": 3})
@@ -44,7 +44,7 @@ def _admin_engine() -> sa.Engine:
 @pytest.fixture(scope="session")
 def airflow_metadata_url():
     """A fresh, migrated Airflow metadata database on the local PostgreSQL server."""
-    from pipeline.db import redact
+    from pipeline.db.engine import redact
 
     admin = _admin_engine()
     try:

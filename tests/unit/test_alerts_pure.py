@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline.alerts import Alert, EmailChannel, WebhookChannel, channel_from_connection, deliver
+from pipeline.monitoring.alerts import Alert
+from pipeline.monitoring.channels import EmailChannel, WebhookChannel, channel_from_connection, deliver
 
 ALERT = Alert("flight_cancellation", "drift", "2013-07-01/v1/temp/psi", "temp drifted", "2013-07-01", "v1")
 

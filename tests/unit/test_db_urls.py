@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.db import DatabaseConfigError, normalise_url, redact
+from pipeline.db.engine import DatabaseConfigError, normalise_url, redact
 
 
 def test_postgres_urls_get_the_psycopg2_driver():
@@ -22,7 +22,7 @@ def test_redact_masks_a_password_and_leaves_an_empty_one_out():
 
 
 def test_the_airflow_connection_from_the_environment_is_used_when_no_url_is_set(monkeypatch):
-    from pipeline.settings import load_settings
+    from pipeline.config.settings import load_settings
 
     monkeypatch.delenv("BATCHSCORE_DATABASE_URL", raising=False)
     monkeypatch.setenv("AIRFLOW_CONN_BATCHSCORE_DB", "postgres://writer:pw@db:5432/batchscore")
@@ -39,7 +39,7 @@ def test_the_airflow_connection_from_the_environment_is_used_when_no_url_is_set(
 
 @pytest.mark.parametrize("raw", ['{"conn_type": "mysql", "password": "s3cret"}', '{"password": "s3cret"'])
 def test_an_unusable_airflow_connection_is_rejected_without_echoing_it(monkeypatch, raw):
-    from pipeline.settings import load_settings
+    from pipeline.config.settings import load_settings
 
     monkeypatch.delenv("BATCHSCORE_DATABASE_URL", raising=False)
     monkeypatch.setenv("AIRFLOW_CONN_BATCHSCORE_DB", raw)
@@ -49,7 +49,7 @@ def test_an_unusable_airflow_connection_is_rejected_without_echoing_it(monkeypat
 
 
 def test_publish_lock_wait_defaults_to_ten_minutes_and_refuses_a_non_positive_value(monkeypatch):
-    from pipeline.settings import load_settings
+    from pipeline.config.settings import load_settings
 
     monkeypatch.delenv("BATCHSCORE_PUBLISH_LOCK_WAIT", raising=False)
     assert load_settings().publish_lock_wait_s == 600

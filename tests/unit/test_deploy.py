@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.settings import project_root
+from pipeline.config.paths import project_root
 
 ROOT = project_root()
 COMPOSE = ROOT / "docker-compose.yml"
@@ -139,8 +139,8 @@ def test_the_image_installs_the_project_from_the_lock():
 
 
 def test_the_pipeline_accepts_the_database_url_the_compose_file_provides(compose, monkeypatch):
-    from pipeline.db import normalise_url, redact
-    from pipeline.settings import load_settings
+    from pipeline.config.settings import load_settings
+    from pipeline.db.engine import normalise_url, redact
 
     env = compose["services"]["airflow-worker"]["environment"]
 

@@ -1,23 +1,20 @@
 """Drift metrics from counts: PSI by hand, shifted vs unchanged features, small batches not judged."""
 
-import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.drift import (
+from pipeline.config.loading import load_usecase, with_overrides
+from pipeline.config.usecase import MonitoringSpec as MonitoringConfig
+from pipeline.model.reference import (
     MissingReferenceError,
     build_reference,
     categorical_reference,
     check_reference,
-    compare_batch,
-    compare_categorical,
-    compare_numeric,
     numeric_reference,
-    population_stability_index,
 )
-from pipeline.usecase import MonitoringConfig, load_usecase
+from pipeline.monitoring.drift import compare_batch, compare_categorical, compare_numeric, population_stability_index
 
 CFG = MonitoringConfig(psi_threshold=0.25, min_rows=200)
 
@@ -98,14 +95,14 @@ def test_ignored_features_are_not_compared():
     uc = load_usecase("flight_cancellation")
     assert "day_of_week" in uc.monitoring.ignore_features
     rng = np.random.default_rng(1)
-    frame = pd.DataFrame({c: rng.normal(0, 1, 500) for c in uc.numeric}
-                         | {c: rng.choice(["x", "y"], 500) for c in uc.categorical})
+    frame = pd.DataFrame({c: rng.normal(0, 1, 500) for c in uc.features.numeric}
+                         | {c: rng.choice(["x", "y"], 500) for c in uc.features.categorical})
     reference = build_reference(frame, rng.uniform(0, 1, 500), uc)
-    numeric = {c: bucket_counts(frame[c], reference["numeric"][c]["edges"]) for c in uc.numeric}
-    categorical = {c: frame[c].value_counts().to_dict() for c in uc.categorical}
+    numeric = {c: bucket_counts(frame[c], reference["numeric"][c]["edges"]) for c in uc.features.numeric}
+    categorical = {c: frame[c].value_counts().to_dict() for c in uc.features.categorical}
     features = {m.feature for m in compare_batch(reference, numeric, categorical, {}, uc)}
     assert features == set(uc.feature_columns) - set(uc.monitoring.ignore_features)
-    everything = dataclasses.replace(uc, monitoring=dataclasses.replace(uc.monitoring, ignore_features=()))
+    everything = with_overrides(uc, {"monitoring.ignore_features": []})
     compared = {m.feature for m in compare_batch(reference, numeric, categorical, {}, everything)}
     assert compared == set(uc.feature_columns)
 

@@ -1,12 +1,11 @@
 """Performance metrics against a fixture computed by hand, and how a date is judged."""
 
-import dataclasses
 
 import numpy as np
 import pytest
 
-from pipeline.performance import Performance, compute_performance, judge
-from pipeline.usecase import load_usecase
+from pipeline.config.loading import load_usecase, with_overrides
+from pipeline.monitoring.performance import Performance, compute_performance, judge
 
 LABELS = np.array([True, False, True, False, False])
 SCORES = np.array([0.9, 0.8, 0.6, 0.3, 0.1])
@@ -52,8 +51,8 @@ def _perf(**kw):
 
 def test_judge_needs_enough_labels_and_positives_then_applies_the_floors():
     uc = load_usecase("flight_cancellation")
-    uc = dataclasses.replace(uc, monitoring=dataclasses.replace(uc.monitoring, min_labels=200, min_positives=20,
-                                                                min_average_precision_ratio=0.6, min_roc_auc=0.7))
+    uc = with_overrides(uc, {"monitoring.min_labels": 200, "monitoring.min_positives": 20,
+                             "monitoring.min_average_precision_ratio": 0.6, "monitoring.min_roc_auc": 0.7})
     assert judge(_perf(), holdout_ap=0.5, uc=uc) == "ok"
     assert judge(_perf(positive_count=19, average_precision=0.01), holdout_ap=0.5, uc=uc) == "insufficient"
     assert judge(_perf(label_count=150), holdout_ap=0.5, uc=uc) == "insufficient"

@@ -5,10 +5,10 @@ import tomllib
 
 import pytest
 
-from pipeline import shards
-from pipeline.settings import project_root
-from pipeline.shards import ShardError, check_count, check_shard, combine, plan, shard_count, shard_of
-from pipeline.usecase import UseCaseError, load_usecase, parse_usecase
+from pipeline.config.loading import UseCaseError, load_usecase, parse_usecase
+from pipeline.config.paths import project_root
+from pipeline.scoring import shards
+from pipeline.scoring.shards import ShardError, check_count, check_shard, combine, plan, shard_count, shard_of
 
 
 def test_shard_of_is_pinned_to_md5_so_it_never_changes_between_runs_or_machines():
@@ -32,7 +32,7 @@ def test_every_entity_lands_in_exactly_one_shard_and_shards_are_balanced(count):
 def test_shard_count_comes_from_the_env_var_first_then_the_use_case_then_one(monkeypatch):
     uc = load_usecase("flight_cancellation")
     monkeypatch.delenv(shards.SHARDS_ENV, raising=False)
-    assert shard_count(uc) == uc.shards == 1
+    assert shard_count(uc) == uc.scoring.shards == 1
     raw = tomllib.loads((project_root() / "usecases" / "flight_cancellation.toml").read_text())
     raw["scoring"] = {"shards": 3}
     three = parse_usecase(raw, uc.path)

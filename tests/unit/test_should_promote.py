@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pipeline.promotion import PromotionRule, metric_value, paired_bootstrap, should_promote
+from pipeline.model.promotion import PromotionRule, metric_value, paired_bootstrap, should_promote
 
 RULE = PromotionRule(min_improvement=0.01, bootstrap_samples=200, min_win_share=0.95, brier_tolerance=0.002,
                      flagged_share_bounds=(0.01, 0.5))

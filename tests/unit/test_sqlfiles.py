@@ -1,12 +1,6 @@
 import pytest
 
-from pipeline.sqlfiles import (
-    SqlIdentifierError,
-    qualified,
-    quote_ident,
-    render_identifiers,
-    strip_trailing_semicolon,
-)
+from pipeline.db.sql import SqlIdentifierError, qualified, quote_ident, render_identifiers, strip_trailing_semicolon
 
 
 @pytest.mark.parametrize("name", ["predictions", "_x1", "a" * 63])

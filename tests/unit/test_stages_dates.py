@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from pipeline.stages import ScoreDateError, parse_date, resolve_score_date
+from pipeline.scoring.dates import ScoreDateError, parse_date, resolve_score_date
 
 EVENING = dt.datetime(2013, 7, 13, 22, 0, tzinfo=dt.UTC)
 

@@ -3,10 +3,12 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipeline.features import model_frame, parse_copy_chunk
-from pipeline.score import ScoringError, predict_arrow, probabilities
-from pipeline.train import evaluate, make_pipeline, train_model
-from pipeline.usecase import load_usecase
+from benchmarks.bench_scoring import parse_copy_chunk
+from pipeline.config.loading import load_usecase
+from pipeline.model.estimator import make_pipeline
+from pipeline.model.predict import ScoringError, model_frame, probabilities
+from pipeline.model.train import evaluate, train_model
+from pipeline.scoring.stream import predict_arrow
 
 
 @pytest.fixture(scope="module")
@@ -38,16 +40,16 @@ def test_evaluate_omits_ranking_metrics_when_one_class_only():
 
 def test_parse_copy_chunk_keeps_quoted_commas_and_reads_nulls(uc):
     columns = ["entity_id", *uc.feature_columns]
-    values = ['"UA1,545-EWR"', "UA", "EWR", '"IAH"'] + ["\\N"] * len(uc.numeric)
+    values = ['"UA1,545-EWR"', "UA", "EWR", '"IAH"'] + ["\\N"] * len(uc.features.numeric)
     frame = parse_copy_chunk([(",".join(values) + "\n").encode()], columns, uc)
     assert frame.loc[0, "entity_id"] == "UA1,545-EWR"
     assert frame.loc[0, "dest"] == "IAH"
-    assert frame[list(uc.numeric)].isna().all(axis=None)
+    assert frame[list(uc.features.numeric)].isna().all(axis=None)
 
 
 def _synthetic(uc, n, seed):
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({c: rng.normal(size=n) for c in uc.numeric})
+    frame = pd.DataFrame({c: rng.normal(size=n) for c in uc.features.numeric})
     frame["carrier"] = rng.choice(["UA", "AA", "DL"], n)
     frame["origin"] = rng.choice(["EWR", "JFK", "LGA"], n)
     frame["dest"] = rng.choice(["IAH", "MIA", "ORD"], n)
@@ -94,13 +96,13 @@ def test_model_frame_reports_missing_feature_columns(uc):
 
 def test_pipeline_encodes_categoricals_for_the_booster(uc):
     pipe = make_pipeline(uc)
-    assert pipe.named_steps["model"].categorical_features == list(range(len(uc.categorical)))
+    assert pipe.named_steps["model"].categorical_features == list(range(len(uc.features.categorical)))
 
 
 def test_rechunk_cuts_arrow_batches_of_any_size_into_exact_chunks():
     import pyarrow as pa
 
-    from pipeline.score import rechunk
+    from pipeline.scoring.stream import rechunk
 
     batches = [pa.record_batch({"x": list(range(a, b))}) for a, b in ((0, 7), (7, 7), (7, 30), (30, 31))]
     chunks = list(rechunk(iter(batches), 10))
@@ -111,7 +113,7 @@ def test_rechunk_cuts_arrow_batches_of_any_size_into_exact_chunks():
 def test_arrow_and_pandas_chunks_get_the_same_scores(uc):
     import pyarrow as pa
 
-    from pipeline.score import SCORES_SCHEMA, predict_arrow
+    from pipeline.scoring.stream import SCORES_SCHEMA, predict_arrow
 
     train, holdout = _synthetic(uc, 3000, 6), _synthetic(uc, 200, 7)
     model = train_model(train, holdout, uc).model
@@ -130,7 +132,7 @@ def test_arrow_and_pandas_chunks_get_the_same_scores(uc):
 def test_predict_threads_default_to_every_core_and_follow_the_setting_and_the_openmp_cap(monkeypatch):
     import os
 
-    from pipeline.score import predict_threads
+    from pipeline.scoring.stream import predict_threads
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("BATCHSCORE_PREDICT_THREADS", raising=False)

@@ -3,8 +3,8 @@ import tomllib
 
 import pytest
 
-from pipeline.settings import project_root
-from pipeline.usecase import UseCaseError, load_usecase, parse_usecase
+from pipeline.config.loading import UseCaseError, load_usecase, parse_usecase
+from pipeline.config.paths import project_root
 
 FORBIDDEN = {"dep_time", "dep_delay", "arr_time", "arr_delay", "air_time"}
 
@@ -18,14 +18,14 @@ def _raw(name="flight_cancellation"):
 def test_shipped_use_cases_load(name):
     uc = load_usecase(name)
     assert uc.name == name
-    assert uc.feature_columns[: len(uc.categorical)] == uc.categorical
-    assert 0 < uc.threshold < 1
+    assert uc.feature_columns[: len(uc.features.categorical)] == uc.features.categorical
+    assert 0 < uc.target.threshold < 1
 
 
 @pytest.mark.parametrize("name", ["flight_cancellation", "departure_disruption"])
 def test_no_same_day_observation_is_a_declared_column_or_feature(name):
     uc = load_usecase(name)
-    assert not FORBIDDEN & set(uc.batch_columns)
+    assert not FORBIDDEN & set(uc.batch.columns)
     assert not FORBIDDEN & set(uc.feature_columns)
 
 
@@ -79,7 +79,7 @@ def test_missing_sql_file_is_named():
 
 def test_dates_are_parsed_and_bad_dates_reported():
     raw, path = _raw()
-    assert parse_usecase(raw, path).holdout_to == dt.date(2013, 6, 30)
+    assert parse_usecase(raw, path).training.holdout_to == dt.date(2013, 6, 30)
     raw["training"]["train_from"] = "2013-02-30"
     with pytest.raises(UseCaseError, match="training.train_from"):
         parse_usecase(raw, path)
@@ -93,10 +93,11 @@ def test_a_feature_may_not_be_listed_twice():
 
 
 def test_validation_config_is_parsed_with_defaults():
-    v = load_usecase("flight_cancellation").validation
+    uc = load_usecase("flight_cancellation")
+    v = uc.validation
     assert v.row_count_band == (0.5, 1.6) and v.event_time_column == "sched_dep_utc"
     assert v.ranges["distance"] == (10, 6000) and v.null_rate_max["wind_gust"] == 1.0
-    assert v.freshness_sql and "fresh_through" in v.freshness_sql
+    assert v.freshness and "fresh_through" in uc.query("freshness")
     d = load_usecase("departure_disruption").validation
     assert d.event_time_column is None and d.row_count_band == (0.5, 1.5)
 

@@ -3,19 +3,17 @@ import json
 
 import pytest
 
-from pipeline.usecase import load_usecase
-from pipeline.validate import (
+from pipeline.config.loading import load_usecase
+from pipeline.validation.checks import (
     CheckResult,
     GateContext,
-    SuiteError,
-    build_suite,
     builtin_expectations,
     describe,
     failure_line,
-    read_suite_file,
     row_count_band,
-    suite_definition,
 )
+from pipeline.validation.gx_runner import build_suite
+from pipeline.validation.suites import SuiteError, read_suite_file, suite_definition
 
 DAY = dt.date(2013, 7, 14)
 CTX = GateContext(DAY)
@@ -64,8 +62,8 @@ def test_builtin_checks_cover_row_count_entity_id_and_every_declared_column(uc):
     assert ("expect_table_row_count_to_be_between", None) in kinds
     assert ("expect_column_values_to_be_unique", "entity_id") in kinds
     assert ("expect_column_values_to_not_be_null", "entity_id") in kinds
-    assert {c for k, c in kinds if k == "expect_column_to_exist"} == set(uc.batch_columns)
-    assert {c for k, c in kinds if k == "expect_column_values_to_be_in_type_list"} == set(uc.batch_columns)
+    assert {c for k, c in kinds if k == "expect_column_to_exist"} == set(uc.batch.columns)
+    assert {c for k, c in kinds if k == "expect_column_values_to_be_in_type_list"} == set(uc.batch.columns)
 
 
 def test_declared_types_map_to_what_gx_reflects(uc):
@@ -157,7 +155,7 @@ def test_each_failure_kind_reads_as_one_plain_phrase():
 def test_the_data_docs_store_keeps_only_the_newest_results(tmp_path, monkeypatch):
     import os
 
-    from pipeline.validate import prune_docs_store
+    from pipeline.validation.gx_runner import prune_docs_store
 
     monkeypatch.setenv("BATCHSCORE_HOME", str(tmp_path))
     store = tmp_path / "gx" / "uncommitted" / "validations" / "suite"

@@ -1,0 +1,30 @@
+"""Where the project's declarative files live: ``sql/``, ``usecases/``, ``expectations/``, ``dags/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def project_root() -> Path:
+    """The checkout this package lives in (holds ``sql/``, ``usecases/``, ``expectations/``, ``dags/``)."""
+    return Path(__file__).resolve().parent.parent.parent
+
+
+def sql_dir() -> Path:
+    """``sql/``: every SQL statement the project runs, one object per file."""
+    return project_root() / "sql"
+
+
+def usecases_dir() -> Path:
+    """``usecases/``: one TOML declaration per use case."""
+    return project_root() / "usecases"
+
+
+def expectations_dir() -> Path:
+    """``expectations/``: the Great Expectations suites, one per dataset."""
+    return project_root() / "expectations"
+
+
+def dags_dir() -> Path:
+    """``dags/``: the thin Airflow DAG files."""
+    return project_root() / "dags"

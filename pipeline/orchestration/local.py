@@ -1,0 +1,242 @@
+"""Run our DAGs through a project-local Airflow: ``dag.test`` runs and the standalone UI.
+
+Airflow reads its configuration when first imported, so :func:`configure_airflow_env` must run before any
+``import airflow`` in the process. The metadata database is SQLite in ``.batchscore/airflow``; the data
+itself stays in the batchscore PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.config.paths import dags_dir, project_root
+from pipeline.config.settings import load_settings
+
+
+def configure_airflow_env(*, logging_level: str = "ERROR") -> Path:
+    """Point Airflow at the project-local home and our ``dags/`` folder (before importing airflow)."""
+    home = load_settings().airflow_home
+    home.mkdir(parents=True, exist_ok=True)
+    if "airflow" in sys.modules and os.environ.get("AIRFLOW_HOME") != str(home):
+        raise RuntimeError("airflow was imported before batchscore configured AIRFLOW_HOME")
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_dir())
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", logging_level)
+    # the scheduler and workers import `pipeline` from this checkout
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(project_root()), os.environ.get("PYTHONPATH", "")) if p
+    )
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient`")
+    warnings.filterwarnings("ignore", message=r"Multiple rows returned with uselist=False")
+    return home
+
+
+def ensure_airflow_db() -> None:
+    """Create Airflow's metadata database when it does not exist yet (idempotent)."""
+    configure_airflow_env()
+    import sqlalchemy
+    from airflow import settings
+    from airflow.utils import db as airflow_db
+
+    if not sqlalchemy.inspect(settings.engine).has_table("alembic_version"):
+        airflow_db.initdb()
+
+
+_dags: dict[str, Any] = {}
+_param_defaults: dict[str, dict[str, Any]] = {}
+_declared_retries: dict[str, dict[str, int | None]] = {}
+
+
+def param_defaults(dag_id: str) -> dict[str, Any]:
+    """The DAG's params as declared (pass all of them to every run: Airflow keeps the last run's values)."""
+    if dag_id not in _param_defaults:
+        load_dag(dag_id)
+    return dict(_param_defaults[dag_id])
+
+
+def load_dag(dag_id: str, *, retries: int | None = 0) -> Any:
+    """The DAG object from ``dags/``; tasks get ``retries`` (0: a local run fails fast instead of sleeping;
+    None: the retries the DAG file declares)."""
+    ensure_airflow_db()
+    if dag_id not in _dags:
+        from airflow.dag_processing.dagbag import DagBag
+
+        bag = DagBag(dag_folder=str(dags_dir()))
+        if bag.import_errors:
+            problems = "; ".join(f"{Path(k).name}: {v.strip().splitlines()[-1]}" for k, v in bag.import_errors.items())
+            raise RuntimeError(f"DAG import errors: {problems}")
+        if dag_id not in bag.dags:
+            raise KeyError(f"no DAG {dag_id!r} in {dags_dir()} (found: {', '.join(sorted(bag.dags))})")
+        dag = bag.dags[dag_id]
+        # Param objects are resolved in place by each run: keep the pristine defaults to pass every time
+        _param_defaults[dag_id] = dag.params.dump()
+        _declared_retries[dag_id] = {t.task_id: t.retries for t in dag.tasks}
+        _dags[dag_id] = dag
+    dag = _dags[dag_id]
+    for t in dag.tasks:
+        t.retries = _declared_retries[dag_id][t.task_id] if retries is None else retries
+    return dag
+
+
+@dataclass
+class RunOutcome:
+    """What one ``dag.test`` run ended with."""
+
+    dag_id: str
+    run_id: str | None
+    state: str
+    failed_tasks: list[str] = field(default_factory=list)
+    reason: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "success"
+
+    def summary(self) -> str:
+        line = f"{self.dag_id} run {self.run_id}: {self.state} in {self.seconds:.1f}s"
+        if self.failed_tasks:
+            line += f"; failed tasks: {', '.join(self.failed_tasks)}"
+        if self.reason:
+            line += f"\n{self.reason}"
+        return line
+
+
+#: the date param of each DAG and when its scheduled run for that date fires (relative to the date's 00:00 UTC)
+DATE_PARAMS: dict[str, tuple[str, dt.timedelta]] = {
+    "score_daily": ("score_date", dt.timedelta(hours=-2)),       # the evening before the flights
+    "retrain_weekly": ("cutoff_date", dt.timedelta(hours=3)),    # Sunday 03:00
+}
+
+
+def run_dag(dag_id: str, day: dt.date | None, conf: dict[str, Any] | None = None) -> RunOutcome:
+    """One run of ``dag_id`` through Airflow's ``dag.test`` in this process.
+
+    ``day`` goes into the DAG's date param (``score_date``, ``cutoff_date``) and sets the logical date to when
+    the scheduled run for it would fire. Params are validated before Airflow touches anything.
+    """
+    import time
+
+    dag = load_dag(dag_id)
+    from airflow.sdk.exceptions import ParamValidationError
+
+    full_conf = {**_param_defaults[dag_id], **(conf or {})}
+    param, fires = DATE_PARAMS.get(dag_id, (None, dt.timedelta(0)))
+    if param and day is not None:
+        full_conf[param] = day.isoformat()
+    elif param and not full_conf.get(param):
+        raise ValueError(f"{dag_id} needs a date: pass --date YYYY-MM-DD")
+    params = copy.deepcopy(dag.params)
+    try:
+        params.update(full_conf)
+        params.validate()
+    except ParamValidationError as exc:
+        # dag.test deletes an earlier run of the same logical date before it validates: check first
+        raise ValueError(f"invalid params for {dag_id}: {str(exc).splitlines()[0]}") from None
+    logical = (dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC) + fires) if (param and day) else None
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):
+        run = dag.test(logical_date=logical, run_conf=full_conf)
+    failed = sorted(ti.task_id for ti in run.get_task_instances() if ti.state == "failed")
+    state = str(getattr(run.state, "value", run.state))
+    reason = None
+    if state != "success":
+        from pipeline.db.engine import get_engine
+        from pipeline.db.ledger import last_failure_reason
+
+        reason = last_failure_reason(get_engine(), run.run_id)
+    return RunOutcome(dag_id, run.run_id, state, failed, reason, time.perf_counter() - started)
+
+
+def task_return(dag_id: str, run_id: str, task_id: str) -> Any:
+    """What a task of a finished run returned (its XCom), or None."""
+    ensure_airflow_db()
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(XComModel.get_many(run_id=run_id, dag_ids=dag_id, task_ids=task_id)).first()
+        return XComModel.deserialize_value(row) if row is not None else None
+
+
+def _admin_password(home: Path) -> str:
+    """A per-project admin password, generated once and kept in the Airflow home (never in the repo)."""
+    path = home / "simple_auth_manager_passwords.json"
+    if path.exists():
+        return json.loads(path.read_text())["admin"]
+    password = secrets.token_urlsafe(12)
+    path.write_text(json.dumps({"admin": password}))
+    path.chmod(0o600)
+    return password
+
+
+def standalone_env(home: Path, port: int) -> dict[str, str]:
+    """What ``airflow standalone`` gets on top of the environment: the simple auth manager with one admin
+    whose password is in the Airflow home (a login is required; never ``all_admins``)."""
+    return {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "AIRFLOW__CORE__AUTH_MANAGER":
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+        **TASK_EXIT_LATENCY_FIX,
+    }
+
+
+# Airflow 3.3's task supervisor notices a finished task process at its next heartbeat check when the process
+# had closed its sockets but not quite exited at the last check: up to min_heartbeat_interval (5 s by default)
+# during which the worker slot stays taken. Seen holding back the second shard of a scaled-out run (the two
+# shards then ran one after the other); 1 s keeps it short at one heartbeat a second per running task.
+TASK_EXIT_LATENCY_FIX = {"AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1"}
+
+
+def standalone(port: int = 8080) -> int:
+    """Run ``airflow standalone`` on the project-local home until Ctrl-C; DAGs unpaused, login required."""
+    from pipeline.db.engine import database_url
+
+    home = configure_airflow_env(logging_level="INFO")
+    ensure_airflow_db()
+    password = _admin_password(home)
+    env = {**os.environ, **standalone_env(home, port)}
+    url = database_url()  # starts the embedded server, held by this process while Airflow runs
+    if not load_settings().database_url:
+        env["BATCHSCORE_DATABASE_URL"] = url.render_as_string(hide_password=False)
+    log_path = home / "standalone.log"
+    print(f"Airflow UI: http://localhost:{port}  (user admin, password {password})")
+    print(f"DAGs from {dags_dir()}, unpaused; logs in {log_path}. Ctrl-C stops everything.")
+    def _interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops Airflow's whole process group too
+    with log_path.open("ab") as log_file:
+        proc = subprocess.Popen(["airflow", "standalone"], env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)

@@ -1,0 +1,55 @@
+"""Suite files (``expectations/<dataset>.json``) and the definitions the gate runs: built-in checks + the file.
+
+Pure: reading a file and tagging its expectations. Building the GX suite (and refusing one GX silently
+shortened) is :func:`pipeline.validation.gx_runner.build_suite`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pipeline.config.paths import expectations_dir
+from pipeline.config.usecase import SEVERITIES, UseCase
+from pipeline.errors import ConfigError
+from pipeline.validation.checks import GateContext, builtin_expectations
+
+
+class SuiteError(ConfigError):
+    """An expectation suite file is unreadable or lost expectations while loading."""
+
+
+def read_suite_file(path: Path) -> dict[str, Any]:
+    """The JSON of a suite file, with a clear error when it is missing or malformed."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SuiteError(f"expectation suite not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise SuiteError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("expectations"), list) or "name" not in data:
+        raise SuiteError(f"{path}: a suite needs a 'name' and an 'expectations' list")
+    for i, item in enumerate(data["expectations"]):
+        severity = item.get("severity", "critical") if isinstance(item, dict) else None
+        if severity not in SEVERITIES:
+            raise SuiteError(f"{path}: expectation #{i + 1} has severity {severity!r}; use one of {SEVERITIES}")
+    return data
+
+
+def make_definition(name: str, expectations: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
+    """A suite definition with every expectation tagged by its position (GX reorders results)."""
+    tagged = []
+    for i, item in enumerate(expectations):
+        item = {**item, "severity": item.get("severity", "critical")}
+        item["meta"] = {**(item.get("meta") or {}), "position": i}
+        tagged.append(item)
+    return {"name": name, "expectations": tagged, "meta": meta}
+
+
+def suite_definition(uc: UseCase, ctx: GateContext, suite_file: str | None = None) -> dict[str, Any]:
+    """The batch suite: built-in checks for ``ctx`` plus the use case's suite file."""
+    path = expectations_dir() / (suite_file or uc.validation.suite)
+    data = read_suite_file(path)
+    return make_definition(data["name"], builtin_expectations(uc, ctx) + list(data["expectations"]),
+                           {**data.get("meta", {}), "file": str(path)})
