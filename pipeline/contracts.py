@@ -8,23 +8,24 @@ from typing import Any, NotRequired, TypedDict
 
 # --- score_daily ---------------------------------------------------------------------------------------------------
 
+
 class Batch(TypedDict):
     """extract -> every later task: which run, which date, where its batch is."""
 
     batch_table: str
     rows: int
     seconds: float
-    score_date: str          # YYYY-MM-DD
+    score_date: str  # YYYY-MM-DD
     run_id: str
     use_case: str
-    usecase_ref: str         # how to load the use case again (name or TOML path)
-    started_at: str          # ISO timestamp
+    usecase_ref: str  # how to load the use case again (name or TOML path)
+    started_at: str  # ISO timestamp
 
 
 class Validation(TypedDict):
     """validate -> publish: the gate's verdict (critical failures never get here: they stop the run)."""
 
-    status: str              # passed | passed_with_warnings
+    status: str  # passed | passed_with_warnings
     evaluated: int
     failed: int
     warnings: str | None
@@ -137,6 +138,7 @@ class NightSummary(TypedDict):
 
 # --- retrain_weekly and model_rollback -----------------------------------------------------------------------------
 
+
 class TrainingSet(TypedDict):
     """build_training_set -> every later step of a retraining."""
 
@@ -145,7 +147,7 @@ class TrainingSet(TypedDict):
     run_id: str
     cutoff: str
     windows: dict[str, str]  # train_from, train_to, holdout_from, holdout_to (dates), known_at (timestamp)
-    rows: dict[str, int]     # training, holdout
+    rows: dict[str, int]  # training, holdout
 
 
 class Challenger(TypedDict):

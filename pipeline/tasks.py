@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.engine import Engine
 
@@ -67,8 +67,10 @@ def _dated(usecase: str | None, day: str) -> tuple[Engine, UseCase, dt.date]:
 
 # --- Airflow wiring (imported lazily: the DAG files call these at parse time) ------------------------------------
 
-def dag_defaults(*, retries: int, retry_delay: dt.timedelta, max_retry_delay: dt.timedelta | None = None,
-                 record_ledger: bool = False) -> dict[str, Any]:
+
+def dag_defaults(
+    *, retries: int, retry_delay: dt.timedelta, max_retry_delay: dt.timedelta | None = None, record_ledger: bool = False
+) -> dict[str, Any]:
     """``default_args`` for a batchscore DAG: the retries, a retry policy that fails at once on errors retrying
     cannot mend, and failure callbacks (an alert for every task that failed for good; with ``record_ledger``,
     a ``failed`` row in the scoring ledger too)."""
@@ -76,8 +78,11 @@ def dag_defaults(*, retries: int, retry_delay: dt.timedelta, max_retry_delay: dt
 
     callbacks: list[Any] = [record_task_failure] if record_ledger else []
     defaults: dict[str, Any] = {
-        "retries": retries, "retry_delay": retry_delay, "retry_exponential_backoff": 2.0,
-        "retry_policy": BatchscoreRetryPolicy(), "on_failure_callback": [*callbacks, AlertNotifier(on="failure")],
+        "retries": retries,
+        "retry_delay": retry_delay,
+        "retry_exponential_backoff": 2.0,
+        "retry_policy": BatchscoreRetryPolicy(),
+        "on_failure_callback": [*callbacks, AlertNotifier(on="failure")],
     }
     if max_retry_delay is not None:
         defaults["max_retry_delay"] = max_retry_delay
@@ -92,6 +97,7 @@ def monitor_notifier() -> Any:
 
 
 # --- score_daily ------------------------------------------------------------------------------------------------
+
 
 def extract(score_date: str, run_id: str, usecase: str | None = None) -> Batch:
     """The batch of the date into a run-scoped staging table (:mod:`pipeline.scoring.extract`)."""
@@ -160,8 +166,13 @@ def shadow_score(batch: Batch) -> Scores | NoShadow:
     return score_features(engine, uc, day, batch["run_id"], model_version=mv, into="shadow", show_progress=False)
 
 
-def publish(batch: Batch, validation: Validation, features: Features, scores: Scores | list[Scores],
-            shadow: Scores | NoShadow | None = None) -> Published:
+def publish(
+    batch: Batch,
+    validation: Validation,
+    features: Features,
+    scores: Scores | list[Scores],
+    shadow: Scores | NoShadow | None = None,
+) -> Published:
     """Replace the date's predictions (and shadow scores) atomically with its ledger row
     (:mod:`pipeline.scoring.publish`). ``scores``: one result, or every shard's (published together)."""
     from pipeline.scoring.publish import publish_predictions
@@ -170,20 +181,32 @@ def publish(batch: Batch, validation: Validation, features: Features, scores: Sc
     combined = combine(scores)
     planned = len(shard_plan(features))
     if combined["shards"] != planned:
-        raise ShardError(f"build_features planned {planned} shard(s) but scores came from {combined['shards']}; "
-                         "nothing published")
+        raise ShardError(
+            f"build_features planned {planned} shard(s) but scores came from {combined['shards']}; nothing published"
+        )
     engine, uc, day = _dated(batch["usecase_ref"], batch["score_date"])
-    timings = {"extract": batch["seconds"], "validate": validation["seconds"],
-               "build_features": features["seconds"], "score": combined["seconds"]}
-    trial = shadow if shadow and shadow.get("model_version") else None
+    timings = {
+        "extract": batch["seconds"],
+        "validate": validation["seconds"],
+        "build_features": features["seconds"],
+        "score": combined["seconds"],
+    }
+    trial = cast(Scores, shadow) if shadow and shadow.get("model_version") else None
     if trial:
         timings["shadow_score"] = trial["seconds"]
     return publish_predictions(
-        engine, uc, day, batch["run_id"], rows_in=batch["rows"], model_version=combined["model_version"],
-        model_sha256=combined["model_sha256"], validation_status=validation["status"], timings=timings,
+        engine,
+        uc,
+        day,
+        batch["run_id"],
+        rows_in=batch["rows"],
+        model_version=combined["model_version"],
+        model_sha256=combined["model_sha256"],
+        validation_status=validation["status"],
+        timings=timings,
         started_at=dt.datetime.fromisoformat(batch["started_at"]),
         shadow_version=trial["model_version"] if trial else None,
-        shadow_threshold=trial.get("threshold") if trial else None,  # type: ignore[union-attr]
+        shadow_threshold=trial["threshold"] if trial else None,
         shards=combined["shards"],
     )
 
@@ -215,8 +238,7 @@ def record_failure(score_date: str, run_id: str, reason: str, usecase: str | Non
     record_unpublished_run(engine, uc, day, run_id, status=FAILED, reason=reason)
 
 
-def run_night(score_date: str, run_id: str, usecase: str | None = None, *,
-              shards: int | None = None) -> NightSummary:
+def run_night(score_date: str, run_id: str, usecase: str | None = None, *, shards: int | None = None) -> NightSummary:
     """Every score_daily step in order, in this process (``batchscore score``; no report). With several shards
     they are scored one after another here (the DAG runs them on parallel workers)."""
     from pipeline.validation.checks import ValidationFailed
@@ -236,14 +258,20 @@ def run_night(score_date: str, run_id: str, usecase: str | None = None, *,
     except Exception as exc:
         record_failure(score_date, run_id, f"{type(exc).__name__}: {exc}", usecase)
         raise
-    return NightSummary(score_date=batch["score_date"], rows=published["rows"],
-                        model_version=scores[0]["model_version"], shards=len(scores),
-                        rows_per_second=round(sum(s["rows_per_second"] for s in scores), 1),
-                        drifted_features=drift["drifted"], new_alerts=monitored["alerts_total"],
-                        seconds=round(time.perf_counter() - started, 2))
+    return NightSummary(
+        score_date=batch["score_date"],
+        rows=published["rows"],
+        model_version=scores[0]["model_version"],
+        shards=len(scores),
+        rows_per_second=round(sum(s["rows_per_second"] for s in scores), 1),
+        drifted_features=drift["drifted"],
+        new_alerts=monitored["alerts_total"],
+        seconds=round(time.perf_counter() - started, 2),
+    )
 
 
 # --- retrain_weekly ---------------------------------------------------------------------------------------------
+
 
 def build_training_set(cutoff: str, run_id: str, usecase: str | None = None) -> TrainingSet:
     """The point-in-time training and holdout sets as of ``cutoff``, in staging (:mod:`pipeline.model.retrain`)."""
@@ -285,8 +313,14 @@ def decide(ts: TrainingSet, evaluation: Evaluation, force: bool = False) -> Prom
     return retrain.decide(engine, uc, ts, evaluation, force)
 
 
-def promote(ts: TrainingSet, evaluation: Evaluation, decision: PromotionDecision, *, dry_run: bool = False,
-            actor: str = "schedule") -> PromotionOutcome:
+def promote(
+    ts: TrainingSet,
+    evaluation: Evaluation,
+    decision: PromotionDecision,
+    *,
+    dry_run: bool = False,
+    actor: str = "schedule",
+) -> PromotionOutcome:
     """Apply the decision in one transaction (``dry_run``: record only)."""
     from pipeline.model import retrain
 
@@ -302,8 +336,15 @@ def report(ts: TrainingSet, challenger: Challenger, decision: PromotionDecision)
     return retrain.report(engine, uc, ts, challenger, decision)
 
 
-def run_retrain(cutoff: str, run_id: str, *, dry_run: bool = False, force: bool = False, actor: str = "cli",
-                usecase: str | None = None) -> str:
+def run_retrain(
+    cutoff: str,
+    run_id: str,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    actor: str = "cli",
+    usecase: str | None = None,
+) -> str:
     """Every retrain_weekly step in this process (``batchscore retrain``)."""
     from pipeline.model.training_sets import TrainingSets
 
@@ -322,8 +363,16 @@ def run_retrain(cutoff: str, run_id: str, *, dry_run: bool = False, force: bool 
 
 # --- model_rollback ---------------------------------------------------------------------------------------------
 
-def rollback(to_version: str | None, *, reason: str | None = None, actor: str = "rollback", run_id: str = "",
-             rescore_dates: list[str] | None = None, usecase: str | None = None) -> RollbackOutcome:
+
+def rollback(
+    to_version: str | None,
+    *,
+    reason: str | None = None,
+    actor: str = "rollback",
+    run_id: str = "",
+    rescore_dates: list[str] | None = None,
+    usecase: str | None = None,
+) -> RollbackOutcome:
     """Restore a former champion (or ``to_version``), logged as a decision; then re-score ``rescore_dates``."""
     from pipeline.model import retrain
 

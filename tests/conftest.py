@@ -23,8 +23,15 @@ _HOME = Path(tempfile.mkdtemp(prefix="batchscore-test-"))
 # throwaway server and touches its lock folder under _HOME)
 atexit.register(shutil.rmtree, _HOME, True)
 os.environ["BATCHSCORE_HOME"] = str(_HOME)
-for _name in ("BATCHSCORE_DATABASE_URL", "AIRFLOW_CONN_BATCHSCORE_DB", "BATCHSCORE_USECASE", "BATCHSCORE_MODEL_STORE",
-              "AIRFLOW__LOGGING__LOGGING_LEVEL", "BATCHSCORE_CHUNK_ROWS", "BATCHSCORE_PREDICT_THREADS"):
+for _name in (
+    "BATCHSCORE_DATABASE_URL",
+    "AIRFLOW_CONN_BATCHSCORE_DB",
+    "BATCHSCORE_USECASE",
+    "BATCHSCORE_MODEL_STORE",
+    "AIRFLOW__LOGGING__LOGGING_LEVEL",
+    "BATCHSCORE_CHUNK_ROWS",
+    "BATCHSCORE_PREDICT_THREADS",
+):
     os.environ.pop(_name, None)
 
 from pipeline.orchestration.local import configure_airflow_env  # noqa: E402
@@ -40,14 +47,26 @@ TRAIN_WINDOW = {
 }
 
 
+SUITES = ("unit", "integration", "dags", "faults", "scheduler")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test with its suite, the directory it lives in (``pytest -m unit`` is ``make test-fast``)."""
+    for item in items:
+        parts = item.path.relative_to(config.rootpath / "tests").parts
+        if parts and parts[0] in SUITES:
+            item.add_marker(parts[0])
+
+
 @pytest.fixture(scope="session")
 def database_url():
     """The session's own database; BATCHSCORE_DATABASE_URL points at it while the session runs."""
     import sqlalchemy as sa
 
+    from pipeline.config.settings import load_settings
     from pipeline.db.engine import dispose_engines, normalise_url, start_embedded
 
-    admin_raw = os.environ.get("BATCHSCORE_TEST_DATABASE_URL")
+    admin_raw = load_settings().test_database_url
     if admin_raw:
         admin = normalise_url(admin_raw)
         name = f"batchscore_test_{uuid.uuid4().hex[:10]}"
@@ -64,8 +83,8 @@ def database_url():
     if admin_raw:
         with admin_engine.connect() as conn:
             conn.exec_driver_sql(
-                "select pg_terminate_backend(pid) from pg_stat_activity "
-                "where datname = %s and pid <> pg_backend_pid()", (name,),
+                "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()",
+                (name,),
             )
             conn.exec_driver_sql(f'drop database if exists "{name}"')
 

@@ -25,11 +25,16 @@ def predictions_fingerprint(bind, day: dt.date, table: str = "batchscore.predict
 
 
 def _fingerprint(conn, day: dt.date, table: str) -> tuple:
-    return tuple(conn.execute(sa.text(
-        "select count(*), coalesce(md5(string_agg(entity_id || ':' || score::text || ':' || "
-        "predicted_label::text || ':' || model_version, ',' order by entity_id)), ''), "
-        f"coalesce(string_agg(distinct run_id, ','), '') from {table} where score_date = :d"
-    ), {"d": day}).one())
+    return tuple(
+        conn.execute(
+            sa.text(
+                "select count(*), coalesce(md5(string_agg(entity_id || ':' || score::text || ':' || "
+                "predicted_label::text || ':' || model_version, ',' order by entity_id)), ''), "
+                f"coalesce(string_agg(distinct run_id, ','), '') from {table} where score_date = :d"
+            ),
+            {"d": day},
+        ).one()
+    )
 
 
 def ledger(engine, run_id: str) -> list[dict]:

@@ -23,11 +23,19 @@ from pipeline.errors import ConfigError
 
 #: pydantic's error types -> what the line says after the key
 _TYPE_WORDS = {
-    "int_type": "must be int", "int_parsing": "must be int", "int_from_float": "must be int",
-    "float_type": "must be int or float", "float_parsing": "must be int or float",
-    "string_type": "must be str", "bool_type": "must be true or false", "bool_parsing": "must be true or false",
-    "list_type": "must be a list", "tuple_type": "must be a list", "dict_type": "must be a table",
-    "model_type": "must be a table", "model_attributes_type": "must be a table",
+    "int_type": "must be int",
+    "int_parsing": "must be int",
+    "int_from_float": "must be int",
+    "float_type": "must be int or float",
+    "float_parsing": "must be int or float",
+    "string_type": "must be str",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+    "model_attributes_type": "must be a table",
 }
 
 
@@ -89,8 +97,11 @@ def with_overrides(uc: UseCase, changes: dict[str, Any]) -> UseCase:
 
 def _read_files(uc: UseCase, path: Path) -> dict[str, str]:
     queries = {}
-    named = {"batch": ("sql.batch", uc.sql.batch), "features": ("sql.features", uc.sql.features),
-             "labels": ("sql.labels", uc.sql.labels)}
+    named = {
+        "batch": ("sql.batch", uc.sql.batch),
+        "features": ("sql.features", uc.sql.features),
+        "labels": ("sql.labels", uc.sql.labels),
+    }
     if uc.validation.freshness is not None:
         named["freshness"] = ("validation.freshness", uc.validation.freshness)
     for kind, (key, relative) in named.items():
@@ -98,8 +109,10 @@ def _read_files(uc: UseCase, path: Path) -> dict[str, str]:
         if not file.is_file():
             raise UseCaseError(f"{path}: '{key}' names a missing SQL file: sql/{relative}")
         queries[kind] = file.read_text(encoding="utf-8")
-    for key, suite in (("validation.suite", uc.validation.suite),
-                       ("validation.training_suite", uc.validation.training_suite)):
+    for key, suite in (
+        ("validation.suite", uc.validation.suite),
+        ("validation.training_suite", uc.validation.training_suite),
+    ):
         if suite is not None and not (expectations_dir() / suite).is_file():
             raise UseCaseError(f"{path}: '{key}' names a missing suite file: expectations/{suite}")
     return queries
@@ -135,8 +148,10 @@ def describe_error(error: Any, root: type[BaseModel]) -> str:
     if kind == "literal_error":
         return f"'{key}' must be one of {error['ctx']['expected']}, got {given!r}"
     if kind in ("too_short", "too_long"):
-        return f"'{key}' must be a list of {error['ctx'].get('max_length') or error['ctx'].get('min_length')} " \
-               f"values, got {given!r}"
+        return (
+            f"'{key}' must be a list of {error['ctx'].get('max_length') or error['ctx'].get('min_length')} "
+            f"values, got {given!r}"
+        )
     if kind in _TYPE_WORDS:
         return f"'{key}' {_TYPE_WORDS[kind]}, got {given!r}"
     return f"'{key}' {error['msg'][:1].lower()}{error['msg'][1:]}, got {given!r}"

@@ -67,40 +67,55 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     database_url: Annotated[str | None, BeforeValidator(_blank_is_unset)] = Field(
-        None, description="the PostgreSQL to use; unset: `AIRFLOW_CONN_BATCHSCORE_DB`, else the embedded server "
-                          "(after loading: the URL in use, from either)")
+        None,
+        description="the PostgreSQL to use; unset: `AIRFLOW_CONN_BATCHSCORE_DB`, else the embedded server "
+        "(after loading: the URL in use, from either)",
+    )
     airflow_conn: Annotated[SecretStr | None, BeforeValidator(_blank_is_unset)] = Field(
-        None, validation_alias=AliasChoices(AIRFLOW_CONN_ENV),
-        description="the Airflow connection `batchscore_db` (URI or JSON form), used when no URL is set")
+        None,
+        validation_alias=AliasChoices(AIRFLOW_CONN_ENV),
+        description="the Airflow connection `batchscore_db` (URI or JSON form), used when no URL is set",
+    )
     home: Annotated[Path, BeforeValidator(_blank_is_unset), AfterValidator(lambda p: p.resolve())] = Field(
         default_factory=lambda: project_root() / ".batchscore",
-        description="local state: embedded database, models, Airflow home, reports (default `.batchscore/`)")
+        description="local state: embedded database, models, Airflow home, reports (default `.batchscore/`)",
+    )
     usecase: Annotated[str | None, BeforeValidator(_blank_is_unset)] = Field(
-        None, description=f"the use case (a name in `usecases/` or a TOML path; default `{DEFAULT_USECASE}`)")
+        None, description=f"the use case (a name in `usecases/` or a TOML path; default `{DEFAULT_USECASE}`)"
+    )
     model_store_dir: Annotated[Path | None, BeforeValidator(_blank_is_unset)] = Field(
-        None, validation_alias=AliasChoices("BATCHSCORE_MODEL_STORE"),
-        description="where model artifacts are written (default `$BATCHSCORE_HOME/models`)")
+        None,
+        validation_alias=AliasChoices("BATCHSCORE_MODEL_STORE"),
+        description="where model artifacts are written (default `$BATCHSCORE_HOME/models`)",
+    )
     chunk_rows: PositiveInt = Field(50_000, description="rows per scoring chunk")
     predict_threads: OptionalPositiveInt = Field(
-        None, description="threads for prediction (default: every core the process may use; capped by "
-                          "`OMP_NUM_THREADS`)")
+        None,
+        description="threads for prediction (default: every core the process may use; capped by `OMP_NUM_THREADS`)",
+    )
     publish_lock_wait_s: PositiveInt = Field(
-        600, validation_alias=AliasChoices("BATCHSCORE_PUBLISH_LOCK_WAIT"),
-        description="seconds publish keeps trying to swap a date's partition while readers hold the table")
+        600,
+        validation_alias=AliasChoices("BATCHSCORE_PUBLISH_LOCK_WAIT"),
+        description="seconds publish keeps trying to swap a date's partition while readers hold the table",
+    )
     shards: Annotated[int | None, BeforeValidator(_shard_count)] = Field(
-        None, description=f"parallel `score` tasks per run, 1-{MAX_SHARDS} (default: the use case's "
-                          "`[scoring] shards`)")
+        None, description=f"parallel `score` tasks per run, 1-{MAX_SHARDS} (default: the use case's `[scoring] shards`)"
+    )
     data_docs_keep: PositiveInt = Field(60, description="validation results kept in the Data Docs site")
     bi_password: Annotated[SecretStr | None, BeforeValidator(_blank_is_unset)] = Field(
-        None, description="password of the read-only BI role, set by `batchscore db migrate` (unset: no login)")
+        None, description="password of the read-only BI role, set by `batchscore db migrate` (unset: no login)"
+    )
     airflow_port: PositiveInt = Field(8080, description="port of `batchscore airflow` (the local Airflow UI)")
     test_database_url: Annotated[str | None, BeforeValidator(_blank_is_unset)] = Field(
-        None, description="tests only: create (and drop) a fresh database on this server; unset: embedded")
+        None, description="tests only: create (and drop) a fresh database on this server; unset: embedded"
+    )
     test_airflow_pg: str = Field(
         "postgresql://postgres@127.0.0.1:5432/postgres",
-        description="tests only: server for the real-scheduler tests' Airflow metadata (skipped if unreachable)")
-    test_redis: str = Field("redis://127.0.0.1:6379/0",
-                            description="tests only: Celery broker of the real-scheduler tests")
+        description="tests only: server for the real-scheduler tests' Airflow metadata (skipped if unreachable)",
+    )
+    test_redis: str = Field(
+        "redis://127.0.0.1:6379/0", description="tests only: Celery broker of the real-scheduler tests"
+    )
 
     @property
     def pgdata(self) -> Path:
@@ -144,7 +159,8 @@ def load_settings() -> Settings:
     if not settings.database_url and settings.airflow_conn is not None:
         # BATCHSCORE_DATABASE_URL wins; a deployment may give the Airflow connection instead
         settings = settings.model_copy(
-            update={"database_url": airflow_conn_to_url(settings.airflow_conn.get_secret_value())})
+            update={"database_url": airflow_conn_to_url(settings.airflow_conn.get_secret_value())}
+        )
     return settings
 
 
@@ -164,7 +180,10 @@ def airflow_conn_to_url(raw: str) -> str:
     from sqlalchemy.engine import URL  # builds and quotes the URL (a password may hold '@', '/', ':')
 
     return URL.create(
-        "postgresql", username=conn.get("login") or None, password=conn.get("password") or None,
-        host=conn.get("host") or None, port=int(conn["port"]) if conn.get("port") else None,
+        "postgresql",
+        username=conn.get("login") or None,
+        password=conn.get("password") or None,
+        host=conn.get("host") or None,
+        port=int(conn["port"]) if conn.get("port") else None,
         database=conn.get("schema") or None,
     ).render_as_string(hide_password=False)

@@ -49,9 +49,15 @@ def apply_global_views(conn: Connection) -> None:
 def apply_usecase_view_files(conn: Connection, uc: UseCase) -> None:
     """``create or replace`` the use case's views from their files, over its current predictions table."""
     for view, name in usecase_view_names(uc).items():
-        run_script(conn, load_sql(f"bi/views/v_{view}.sql", view=table(name),
-                                  predictions=table(uc.output.predictions_table),
-                                  use_case=quote_name_literal(uc.name)))
+        run_script(
+            conn,
+            load_sql(
+                f"bi/views/v_{view}.sql",
+                view=table(name),
+                predictions=table(uc.output.predictions_table),
+                use_case=quote_name_literal(uc.name),
+            ),
+        )
 
 
 def grant_bi_access(conn: Connection) -> bool:
@@ -61,11 +67,17 @@ def grant_bi_access(conn: Connection) -> bool:
     if not exists.scalar_one():
         log.warning("role %s does not exist (created by a migration run with CREATEROLE)", BI_ROLE)
         return False
-    views = conn.execute(
-        sa.text("select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-                "where n.nspname = :s and c.relkind = 'v' and c.relname like 'v\\_%' order by 1"),
-        {"s": SCHEMA},
-    ).scalars().all()
+    views = (
+        conn.execute(
+            sa.text(
+                "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                "where n.nspname = :s and c.relkind = 'v' and c.relname like 'v\\_%' order by 1"
+            ),
+            {"s": SCHEMA},
+        )
+        .scalars()
+        .all()
+    )
     statements = [
         f"revoke all on all tables in schema {quote_ident(SCHEMA)} from {role}",
         f"revoke all on all sequences in schema {quote_ident(SCHEMA)} from {role}",
@@ -94,5 +106,7 @@ def set_login_password(conn: Connection, role: str, password: str) -> None:
     verifier = encrypt_password(password, role, conn.connection.dbapi_connection, "scram-sha-256")
     if not verifier.startswith("SCRAM-SHA-256$"):
         raise RuntimeError(f"libpq did not return a SCRAM verifier for the role {role}")
-    conn.execute(sa.text(f"alter role {quote_ident(role, what='role name')} with login password :verifier"),
-                 {"verifier": verifier})
+    conn.execute(
+        sa.text(f"alter role {quote_ident(role, what='role name')} with login password :verifier"),
+        {"verifier": verifier},
+    )

@@ -25,25 +25,46 @@ class NothingPublishedError(PipelineStateError):
     """The date has no published run (nothing to monitor or report)."""
 
 
-def record_run(conn: Connection, uc: UseCase, score_date: dt.date, run_id: str, *, status: str,
-               reason: str | None = None, model_version: str | None = None, model_sha256: str | None = None,
-               rows_in: int | None = None, rows_out: int | None = None, validation_status: str | None = None,
-               timings: dict[str, Any] | None = None, started_at: dt.datetime | None = None) -> None:
+def record_run(
+    conn: Connection,
+    uc: UseCase,
+    score_date: dt.date,
+    run_id: str,
+    *,
+    status: str,
+    reason: str | None = None,
+    model_version: str | None = None,
+    model_sha256: str | None = None,
+    rows_in: int | None = None,
+    rows_out: int | None = None,
+    validation_status: str | None = None,
+    timings: dict[str, Any] | None = None,
+    started_at: dt.datetime | None = None,
+) -> None:
     """Append one row to the ledger on ``conn`` (inside the caller's transaction)."""
     conn.execute(
         sa.text(load_sql("ledger/insert_scoring_run.sql")),
         {
-            "use_case": uc.name, "score_date": score_date, "run_id": run_id, "status": status,
-            "reason": reason, "model_version": model_version, "model_sha256": model_sha256,
-            "predictions_table": ledger_table_name(uc), "rows_in": rows_in,
-            "rows_out": rows_out, "validation_status": validation_status,
-            "timings": json.dumps(timings or {}), "started_at": started_at,
+            "use_case": uc.name,
+            "score_date": score_date,
+            "run_id": run_id,
+            "status": status,
+            "reason": reason,
+            "model_version": model_version,
+            "model_sha256": model_sha256,
+            "predictions_table": ledger_table_name(uc),
+            "rows_in": rows_in,
+            "rows_out": rows_out,
+            "validation_status": validation_status,
+            "timings": json.dumps(timings or {}),
+            "started_at": started_at,
         },
     )
 
 
-def record_unpublished_run(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str, *,
-                           status: str, reason: str, **details: Any) -> None:
+def record_unpublished_run(
+    engine: Engine, uc: UseCase, score_date: dt.date, run_id: str, *, status: str, reason: str, **details: Any
+) -> None:
     """Ledger row for a run that stopped before publishing (``rejected`` by validation, or ``failed``)."""
     with engine.begin() as conn:
         record_run(conn, uc, score_date, run_id, status=status, reason=reason[:2000], **details)
@@ -53,9 +74,11 @@ def published_run(engine: Engine, uc: UseCase, score_date: dt.date) -> dict[str,
     """The run whose predictions are published for the date (the latest that succeeded)."""
     with engine.connect() as conn:
         row = conn.execute(
-            sa.text("select run_id, model_version from batchscore.scoring_runs "
-                    "where use_case = :u and score_date = :d and status = 'succeeded' "
-                    "order by finished_at desc, id desc limit 1"),
+            sa.text(
+                "select run_id, model_version from batchscore.scoring_runs "
+                "where use_case = :u and score_date = :d and status = 'succeeded' "
+                "order by finished_at desc, id desc limit 1"
+            ),
             {"u": uc.name, "d": score_date},
         ).one_or_none()
     if row is None:
@@ -66,10 +89,14 @@ def published_run(engine: Engine, uc: UseCase, score_date: dt.date) -> dict[str,
 def trailing_row_counts(engine: Engine, uc: UseCase, score_date: dt.date, window_days: int) -> tuple[int, ...]:
     """Volumes of the dates published in the ``window_days`` before ``score_date`` (latest run of each)."""
     with engine.connect() as conn:
-        counts = conn.execute(
-            sa.text(load_sql("ledger/trailing_row_counts.sql")),
-            {"use_case": uc.name, "score_date": score_date, "window_days": window_days},
-        ).scalars().all()
+        counts = (
+            conn.execute(
+                sa.text(load_sql("ledger/trailing_row_counts.sql")),
+                {"use_case": uc.name, "score_date": score_date, "window_days": window_days},
+            )
+            .scalars()
+            .all()
+        )
     return tuple(int(n) for n in counts)
 
 
@@ -77,8 +104,10 @@ def last_failure_reason(engine: Engine, run_id: str) -> str | None:
     """Why a run id last stopped without publishing (None when it never did)."""
     with engine.connect() as conn:
         return conn.execute(
-            sa.text("select reason from batchscore.scoring_runs where run_id = :r and status <> 'succeeded' "
-                    "order by id desc limit 1"),
+            sa.text(
+                "select reason from batchscore.scoring_runs where run_id = :r and status <> 'succeeded' "
+                "order by id desc limit 1"
+            ),
             {"r": run_id},
         ).scalar()
 

@@ -21,12 +21,12 @@ _HELD = "batchscore_advisory_locks"  # Connection.info key: (transaction, [locks
 class Lock(IntEnum):
     """The advisory lock keys, in acquisition order (lower first)."""
 
-    MIGRATIONS = 7_146_001         # the schema: one migrator at a time
-    BI_VIEWS = 7_146_005           # CREATE OR REPLACE VIEW and GRANT on the BI views (concurrent ones fail)
+    MIGRATIONS = 7_146_001  # the schema: one migrator at a time
+    BI_VIEWS = 7_146_005  # CREATE OR REPLACE VIEW and GRANT on the BI views (concurrent ones fail)
     PREDICTIONS_TABLE = 7_146_004  # per use case: creating or converting its predictions table
-    PUBLISH_DATE = 7_146_003       # per (use case, date): the swap of the date's partition and its ledger row
-    MODEL_REGISTRY = 7_146_002     # per use case: new model versions and champion changes
-    DRIFT_DATE = 7_146_006         # per (use case, date): replacing a run's drift metrics
+    PUBLISH_DATE = 7_146_003  # per (use case, date): the swap of the date's partition and its ledger row
+    MODEL_REGISTRY = 7_146_002  # per use case: new model versions and champion changes
+    DRIFT_DATE = 7_146_006  # per (use case, date): replacing a run's drift metrics
 
     @property
     def rank(self) -> int:
@@ -46,7 +46,9 @@ def advisory_lock(conn: Connection, lock: Lock, scope: str = "") -> None:
         held = []
     later = [h for h in held if h.rank > lock.rank]
     if later:
-        raise LockOrderError(f"advisory lock {lock.name} requested after {later[0].name}: take locks in the order "
-                             "of pipeline.db.locks.Lock")
+        raise LockOrderError(
+            f"advisory lock {lock.name} requested after {later[0].name}: take locks in the order "
+            "of pipeline.db.locks.Lock"
+        )
     conn.execute(sa.text("select pg_advisory_xact_lock(:k, hashtext(:scope))"), {"k": int(lock), "scope": scope})
     conn.info[_HELD] = (transaction, [*held, lock])

@@ -49,7 +49,7 @@ def partition_name(uc: UseCase, score_date: dt.date) -> str:
     base = uc.output.predictions_table
     if len(base) + len(suffix) > 63:
         digest = hashlib.sha256(base.encode()).hexdigest()[:6]
-        base = f"{base[:63 - len(suffix) - 7]}_{digest}"
+        base = f"{base[: 63 - len(suffix) - 7]}_{digest}"
     return base + suffix
 
 
@@ -74,9 +74,7 @@ def ensure_predictions_table(conn: Connection, uc: UseCase) -> None:
     target = predictions_table(uc)
 
     def kind() -> str | None:
-        return conn.execute(
-            sa.text("select relkind from pg_class where oid = to_regclass(:t)"), {"t": target}
-        ).scalar()
+        return conn.execute(sa.text("select relkind from pg_class where oid = to_regclass(:t)"), {"t": target}).scalar()
 
     if kind() == "p":
         return
@@ -101,8 +99,10 @@ def convert_to_partitioned(conn: Connection, uc: UseCase) -> None:
     run_script(conn, load_sql("predictions/predictions.sql", predictions=target))
     dates = conn.execute(sa.text(f"select distinct score_date from {old} order by 1")).scalars().all()  # noqa: S608
     for day in dates:
-        conn.execute(sa.text(load_sql("predictions/create_partition.sql", predictions=target,
-                                      partition=partition(uc, day))), {"score_date": day})
+        conn.execute(
+            sa.text(load_sql("predictions/create_partition.sql", predictions=target, partition=partition(uc, day))),
+            {"score_date": day},
+        )
     moved = conn.execute(
         sa.text(load_sql("predictions/copy_unpartitioned_predictions.sql", predictions=target, old=old))
     ).rowcount
@@ -118,8 +118,16 @@ def convert_to_partitioned(conn: Connection, uc: UseCase) -> None:
     log.info("converted %s to a partitioned table: %d rows in %d date partitions", target, moved, len(dates))
 
 
-def create_staged_predictions(conn: Connection, uc: UseCase, staged: str, score_date: dt.date, *, run_id: str,
-                              model_version: str, threshold: float) -> None:
+def create_staged_predictions(
+    conn: Connection,
+    uc: UseCase,
+    staged: str,
+    score_date: dt.date,
+    *,
+    run_id: str,
+    model_version: str,
+    threshold: float,
+) -> None:
     """(Re)create a run's staged predictions table ``staged`` (quoted, in the staging schema): a partition of the
     date to be, whose constant columns default to this run's values. Score fills it; publish attaches it."""
     ensure_predictions_table(conn, uc)

@@ -17,8 +17,16 @@ from pipeline.config.identifiers import SqlIdentifierError, check_identifier
 from pipeline.config.paths import sql_dir
 from pipeline.errors import ConfigError
 
-__all__ = ["SqlIdentifierError", "load_sql", "qualified", "quote_ident", "read_sql", "render_identifiers",
-           "sql_path", "strip_trailing_semicolon"]
+__all__ = [
+    "SqlIdentifierError",
+    "load_sql",
+    "qualified",
+    "quote_ident",
+    "read_sql",
+    "render_identifiers",
+    "sql_path",
+    "strip_trailing_semicolon",
+]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 
@@ -77,8 +85,9 @@ def load_sql(relative: str | Path, **identifiers: str) -> str:
 def strip_trailing_semicolon(query: str) -> str:
     """A query file may end with ``;``; strip it so the query can be embedded as a subquery. Refuses a file
     with a second statement (sqlparse splits it, so ';' inside strings, comments and dollar quotes is fine)."""
-    statements = [s for s in sqlparse.split(query)
-                  if sqlparse.format(s, strip_comments=True).strip().rstrip(";").strip()]
+    statements = [
+        s for s in sqlparse.split(query) if sqlparse.format(s, strip_comments=True).strip().rstrip(";").strip()
+    ]
     if len(statements) > 1:
         raise QueryShapeError("a use-case query must be a single SELECT statement (found ';' inside it)")
     body = query.strip()

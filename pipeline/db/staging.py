@@ -47,10 +47,14 @@ def staging_tables(use_case: str, score_date: dt.date, run_id: str) -> StagingTa
 def drop_staging(engine: Engine, tables: StagingTables) -> None:
     """Drop a run's working tables, shard scores tables included (after publish, or before a fresh extract)."""
     with engine.begin() as conn:
-        shard_tables = conn.execute(
-            sa.text("select tablename from pg_tables where schemaname = :s and tablename like :p"),
-            {"s": STAGING_SCHEMA, "p": tables.names["scores"] + "\\_s%"},
-        ).scalars().all()
+        shard_tables = (
+            conn.execute(
+                sa.text("select tablename from pg_tables where schemaname = :s and tablename like :p"),
+                {"s": STAGING_SCHEMA, "p": tables.names["scores"] + "\\_s%"},
+            )
+            .scalars()
+            .all()
+        )
         names = [*tables.all(), *(staging(t) for t in shard_tables)]
         conn.execute(sa.text(f"drop table if exists {', '.join(names)}"))
 
@@ -64,5 +68,4 @@ def count_rows(engine: Engine, table: str, where: str = "") -> int:
 def training_tables(use_case: str, run_id: str) -> dict[str, tuple[str, str]]:
     """(quoted qualified name, bare name) of a training run's training, holdout and holdout-scores tables."""
     key = hashlib.sha256(f"{use_case}\0train\0{run_id}".encode()).hexdigest()[:12]
-    return {kind: (staging(f"{kind}_{key}"), f"{kind}_{key}")
-            for kind in ("training", "holdout", "scores")}
+    return {kind: (staging(f"{kind}_{key}"), f"{kind}_{key}") for kind in ("training", "holdout", "scores")}

@@ -91,10 +91,15 @@ def load_source(engine: Engine, *, force: bool = False, show_progress: bool | No
         run_script(conn, read_sql("demo/nycflights13.sql"))
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
-        with closing(dbapi.cursor()) as cur, tqdm(
-            TABLES.items(), desc="loading nycflights13", unit="table", disable=None if show_progress is None
-            else not show_progress,
-        ) as tables:
+        with (
+            closing(dbapi.cursor()) as cur,
+            tqdm(
+                TABLES.items(),
+                desc="loading nycflights13",
+                unit="table",
+                disable=None if show_progress is None else not show_progress,
+            ) as tables,
+        ):
             for table, (filename, columns) in tables:
                 tables.set_postfix_str(table)
                 with open_csv(folder / filename) as fh:

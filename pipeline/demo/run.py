@@ -43,8 +43,10 @@ def print_monitoring(engine: Any, uc: Any, first: dt.date, last: dt.date) -> Non
     for r in rows:
         ap = "-" if r.average_precision is None else f"{r.average_precision:.3f}"
         auc = "-" if r.roc_auc is None else f"{r.roc_auc:.3f}"
-        print(f"{r.score_date!s:<12}{r.label_count or 0:>8,}{r.positive_count or 0:>10,}{ap:>10}{auc:>9}"
-              f"{r.status or 'no labels':>14}  {r.drifted or '-'}")
+        print(
+            f"{r.score_date!s:<12}{r.label_count or 0:>8,}{r.positive_count or 0:>10,}{ap:>10}{auc:>9}"
+            f"{r.status or 'no labels':>14}  {r.drifted or '-'}"
+        )
 
 
 def run_demo(nights: int | None = None) -> int:
@@ -81,16 +83,17 @@ def run_demo(nights: int | None = None) -> int:
         champion = get_champion(engine, uc.name)
         print(f"champion: reusing {champion.version} (sha256 {champion.artifact_sha256[:12]})")
     except ModelError:
-        print(f"training the first champion on {uc.training.train_from}..{uc.training.train_to}, "
-              f"holdout {uc.training.holdout_from}..{uc.training.holdout_to} (about half a minute)...")
+        print(
+            f"training the first champion on {uc.training.train_from}..{uc.training.train_to}, "
+            f"holdout {uc.training.holdout_from}..{uc.training.holdout_to} (about half a minute)..."
+        )
         champion = train_and_register(engine, uc, created_by="demo", show_progress=None)
         print(champion.describe())
 
     first = uc.demo.first_night or uc.training.holdout_to + dt.timedelta(days=1)
     count = nights or uc.demo.nights
     print(f"\nscoring {count} nights through Airflow (score_daily, dag.test), from {first}:")
-    header = (f"{'night':<12}{'status':<10}{'rows scored':>12}{'flagged':>9}  {'model':<7}{'drifted':>8}"
-              f"{'seconds':>9}")
+    header = f"{'night':<12}{'status':<10}{'rows scored':>12}{'flagged':>9}  {'model':<7}{'drifted':>8}{'seconds':>9}"
     print(header)
     print("-" * len(header))
     failures = 0
@@ -100,8 +103,10 @@ def run_demo(nights: int | None = None) -> int:
         info = night_summary(engine, uc, outcome.run_id) if outcome.run_id else {}
         if outcome.succeeded and info.get("status") == "succeeded":
             flagged = f"{float(info['flagged_share']):.1%}"
-            print(f"{day!s:<12}{'ok':<10}{info['rows_out']:>12,}{flagged:>9}  "
-                  f"{info['model_version']:<7}{info['drifted']:>8}{outcome.seconds:>9.1f}")
+            print(
+                f"{day!s:<12}{'ok':<10}{info['rows_out']:>12,}{flagged:>9}  "
+                f"{info['model_version']:<7}{info['drifted']:>8}{outcome.seconds:>9.1f}"
+            )
         else:
             failures += 1
             print(f"{day!s:<12}{outcome.state:<10}{'-':>12}{'-':>9}  {'-':<7}{'-':>8}{outcome.seconds:>9.1f}")
@@ -120,8 +125,10 @@ def run_demo(nights: int | None = None) -> int:
         top = conn.execute(sa.text(BI_QUERY)).fetchall()
     print("\nA BI query to try (psql, Metabase, Superset...):\n" + BI_QUERY)
     for row in top[:5]:
-        print(f"    {row.score_date}  {row.entity_id:<12} risk {row.cancellation_risk}  "
-              f"{'FLAGGED' if row.flagged else ''}")
+        print(
+            f"    {row.score_date}  {row.entity_id:<12} risk {row.cancellation_risk}  "
+            f"{'FLAGGED' if row.flagged else ''}"
+        )
     if len(top) > 5:
         print("    ...")
     print_monitoring(engine, uc, first, first + dt.timedelta(days=count - 1))

@@ -23,11 +23,16 @@ from pipeline.errors import ArtifactError
 class RegisteredArtifact(Protocol):
     """What loading needs of a registered version (:class:`pipeline.model.registry.ModelVersion` has it)."""
 
-    use_case: str
-    version: str
-    artifact_path: str
-    artifact_sha256: str
-    sklearn_version: str
+    @property
+    def use_case(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def artifact_path(self) -> str: ...
+    @property
+    def artifact_sha256(self) -> str: ...
+    @property
+    def sklearn_version(self) -> str: ...
 
 
 class ModelError(ArtifactError):
@@ -49,11 +54,19 @@ def code_version() -> str:
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=project_root(), capture_output=True, text=True, timeout=5, check=True,
+            cwd=project_root(),
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=project_root(), capture_output=True, text=True, timeout=5, check=True,
+            cwd=project_root(),
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
         return f"{version}+g{rev}{'-dirty' if dirty else ''}"
     except (OSError, subprocess.SubprocessError):
@@ -111,4 +124,3 @@ def load_artifact(mv: RegisteredArtifact, *, allow_sklearn_mismatch: bool = Fals
             f"this environment has {sklearn.__version__}; retrain, or allow the mismatch explicitly"
         )
     return joblib.load(path)
-

@@ -43,12 +43,13 @@ def make_pipeline(uc: UseCase) -> Any:
     return Pipeline([("preprocess", preprocess), ("model", booster)])
 
 
-
 def describe_features(model: Any, uc: UseCase) -> dict[str, Any]:
     """Feature list with kinds, and the categories the model saw (the gate compares batches with them)."""
     encoder = model.named_steps["preprocess"].named_transformers_["categorical"]
-    seen = {name: [str(v) for v in values if isinstance(v, str)]
-            for name, values in zip(uc.features.categorical, encoder.categories_, strict=True)}
+    seen = {
+        name: [str(v) for v in values if isinstance(v, str)]
+        for name, values in zip(uc.features.categorical, encoder.categories_, strict=True)
+    }
     return {c: {"kind": "categorical", "dtype": "object", "categories": seen[c]} for c in uc.features.categorical} | {
         c: {"kind": "numeric", "dtype": "float64"} for c in uc.features.numeric
     }

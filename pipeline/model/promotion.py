@@ -40,8 +40,9 @@ def summarize(y: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, f
     return {k: m[k] for k in ("average_precision", "roc_auc", "brier", "flagged_share", "rows")}
 
 
-def paired_bootstrap(metric: str, y: np.ndarray, champion: np.ndarray, challenger: np.ndarray,
-                     samples: int, seed: int) -> dict[str, float]:
+def paired_bootstrap(
+    metric: str, y: np.ndarray, champion: np.ndarray, challenger: np.ndarray, samples: int, seed: int
+) -> dict[str, float]:
     """Resample holdout rows with replacement; the challenger-minus-champion gain in each resample."""
     rng = np.random.default_rng(seed)
     n = len(y)
@@ -62,8 +63,9 @@ def paired_bootstrap(metric: str, y: np.ndarray, champion: np.ndarray, challenge
     }
 
 
-def should_promote(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray | None, threshold: float,
-                   rule: PromotionRule) -> Decision:
+def should_promote(
+    y: np.ndarray, challenger: np.ndarray, champion: np.ndarray | None, threshold: float, rule: PromotionRule
+) -> Decision:
     """Decide whether ``challenger`` scores should replace ``champion`` scores (both on holdout labels ``y``).
 
     No champion: the first valid model is promoted (guardrails still apply).
@@ -71,18 +73,23 @@ def should_promote(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray |
     y = np.asarray(y, dtype=bool)
     challenger = np.asarray(challenger, dtype=float)
     if y.all() or not y.any():
-        return Decision(False, "the holdout has only one class: no evidence either way",
-                        {"rows": int(len(y))})
+        return Decision(False, "the holdout has only one class: no evidence either way", {"rows": int(len(y))})
     new = summarize(y, challenger, threshold)
     low, high = rule.flagged_share_bounds
     guardrails: dict[str, Any] = {
-        "flagged_share": new["flagged_share"], "flagged_share_bounds": [low, high],
+        "flagged_share": new["flagged_share"],
+        "flagged_share_bounds": [low, high],
         "flagged_share_ok": low <= new["flagged_share"] <= high,
     }
     if champion is None:
         if not guardrails["flagged_share_ok"]:
-            return Decision(False, f"no champion yet, but the challenger flags {new['flagged_share']:.1%} of the "
-                            f"holdout, outside [{low:.1%}, {high:.1%}]", new, guardrails=guardrails)
+            return Decision(
+                False,
+                f"no champion yet, but the challenger flags {new['flagged_share']:.1%} of the "
+                f"holdout, outside [{low:.1%}, {high:.1%}]",
+                new,
+                guardrails=guardrails,
+            )
         return Decision(True, "no champion yet: the first valid model is promoted", new, guardrails=guardrails)
 
     champion = np.asarray(champion, dtype=float)
@@ -90,24 +97,65 @@ def should_promote(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray |
     metric = rule.metric
     gain = metric_value(metric, y, challenger) - metric_value(metric, y, champion)
     brier_delta = new["brier"] - old["brier"]
-    guardrails.update({"brier_delta": brier_delta, "brier_tolerance": rule.brier_tolerance,
-                       "brier_ok": brier_delta <= rule.brier_tolerance})
+    guardrails.update(
+        {
+            "brier_delta": brier_delta,
+            "brier_tolerance": rule.brier_tolerance,
+            "brier_ok": brier_delta <= rule.brier_tolerance,
+        }
+    )
     name = metric.replace("_", " ")
     if gain < rule.min_improvement:
-        return Decision(False, f"{name} gain {gain:+.4f} is below the required margin {rule.min_improvement:.4f}",
-                        new, old, gain, guardrails=guardrails)
+        return Decision(
+            False,
+            f"{name} gain {gain:+.4f} is below the required margin {rule.min_improvement:.4f}",
+            new,
+            old,
+            gain,
+            guardrails=guardrails,
+        )
     boot = paired_bootstrap(metric, y, champion, challenger, rule.bootstrap_samples, rule.seed)
     if boot["win_share"] < rule.min_win_share:
-        return Decision(False, f"{name} gain {gain:+.4f} is not distinguishable from noise: the challenger wins "
-                        f"{boot['win_share']:.0%} of {boot['samples']} bootstrap resamples, "
-                        f"{rule.min_win_share:.0%} required", new, old, gain, boot, guardrails)
+        return Decision(
+            False,
+            f"{name} gain {gain:+.4f} is not distinguishable from noise: the challenger wins "
+            f"{boot['win_share']:.0%} of {boot['samples']} bootstrap resamples, "
+            f"{rule.min_win_share:.0%} required",
+            new,
+            old,
+            gain,
+            boot,
+            guardrails,
+        )
     if not guardrails["brier_ok"]:
-        return Decision(False, f"{name} improves by {gain:+.4f}, but the Brier score worsens by {brier_delta:+.4f} "
-                        f"(tolerance {rule.brier_tolerance})", new, old, gain, boot, guardrails)
+        return Decision(
+            False,
+            f"{name} improves by {gain:+.4f}, but the Brier score worsens by {brier_delta:+.4f} "
+            f"(tolerance {rule.brier_tolerance})",
+            new,
+            old,
+            gain,
+            boot,
+            guardrails,
+        )
     if not guardrails["flagged_share_ok"]:
-        return Decision(False, f"{name} improves by {gain:+.4f}, but the challenger flags "
-                        f"{new['flagged_share']:.1%} of the holdout, outside [{low:.1%}, {high:.1%}]",
-                        new, old, gain, boot, guardrails)
-    return Decision(True, f"{name} improves by {gain:+.4f} (>= {rule.min_improvement}); the challenger wins "
-                    f"{boot['win_share']:.0%} of {boot['samples']} bootstrap resamples; guardrails hold",
-                    new, old, gain, boot, guardrails)
+        return Decision(
+            False,
+            f"{name} improves by {gain:+.4f}, but the challenger flags "
+            f"{new['flagged_share']:.1%} of the holdout, outside [{low:.1%}, {high:.1%}]",
+            new,
+            old,
+            gain,
+            boot,
+            guardrails,
+        )
+    return Decision(
+        True,
+        f"{name} improves by {gain:+.4f} (>= {rule.min_improvement}); the challenger wins "
+        f"{boot['win_share']:.0%} of {boot['samples']} bootstrap resamples; guardrails hold",
+        new,
+        old,
+        gain,
+        boot,
+        guardrails,
+    )

@@ -24,8 +24,8 @@ from pipeline.model import registry
 log = logging.getLogger(__name__)
 
 REFERENCE_FORMAT = 1
-OTHER = "__other__"          # categories outside the reference's frequent ones (unseen ones included)
-MIN_CATEGORY_SHARE = 0.005   # categories rarer than this in training are pooled into OTHER
+OTHER = "__other__"  # categories outside the reference's frequent ones (unseen ones included)
+MIN_CATEGORY_SHARE = 0.005  # categories rarer than this in training are pooled into OTHER
 MAX_CATEGORIES = 30
 
 
@@ -48,8 +48,12 @@ def numeric_reference(values: pd.Series, bins: int) -> dict[str, Any]:
     quantiles = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])
     edges = np.unique(quantiles)
     counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1)
-    return {"edges": [float(e) for e in edges], "shares": [float(c) for c in counts / len(present)],
-            "null_rate": null_rate, "rows": int(len(present))}
+    return {
+        "edges": [float(e) for e in edges],
+        "shares": [float(c) for c in counts / len(present)],
+        "null_rate": null_rate,
+        "rows": int(len(present)),
+    }
 
 
 def categorical_reference(values: pd.Series) -> dict[str, Any]:
@@ -62,8 +66,12 @@ def categorical_reference(values: pd.Series) -> dict[str, Any]:
     frequent = shares[shares >= MIN_CATEGORY_SHARE].head(MAX_CATEGORIES)
     categories = sorted(frequent.index)
     category_shares = [float(frequent[c]) for c in categories]
-    return {"categories": categories, "shares": [*category_shares, max(0.0, 1.0 - sum(category_shares))],
-            "null_rate": null_rate, "rows": int(len(present))}
+    return {
+        "categories": categories,
+        "shares": [*category_shares, max(0.0, 1.0 - sum(category_shares))],
+        "null_rate": null_rate,
+        "rows": int(len(present)),
+    }
 
 
 def build_reference(features: pd.DataFrame, holdout_scores: np.ndarray, uc: UseCase) -> dict[str, Any]:
@@ -89,9 +97,7 @@ def check_reference(reference: Any, uc: UseCase, version: str) -> dict[str, Any]
     missing = [c for c in uc.features.numeric if c not in reference.get("numeric", {})]
     missing += [c for c in uc.features.categorical if c not in reference.get("categorical", {})]
     if missing:
-        raise DriftReferenceError(
-            f"{uc.name} {version}: the drift reference lacks the features {', '.join(missing)}"
-        )
+        raise DriftReferenceError(f"{uc.name} {version}: the drift reference lacks the features {', '.join(missing)}")
     return reference
 
 
@@ -106,8 +112,7 @@ def load_reference(engine: Engine, uc: UseCase, version: str) -> tuple[dict[str,
     if stored is None:
         raise DriftReferenceError(f"{uc.name}: model version {version} is not registered")
     reference, features = stored
-    seen = {c: set(spec.get("categories") or []) for c, spec in features.items()
-            if spec.get("kind") == "categorical"}
+    seen = {c: set(spec.get("categories") or []) for c, spec in features.items() if spec.get("kind") == "categorical"}
     return check_reference(reference, uc, version), seen
 
 
@@ -132,14 +137,25 @@ def rebuild_reference(engine: Engine, uc: UseCase, version: str) -> dict[str, An
     known_at = record["labels_known_at"] or label_cutoff(record["holdout_to"])
     with staged_training_sets(engine, uc, f"reference__{version}") as sets:
         frames = {}
-        for kind, (date_from, date_to) in {"training": (record["train_from"], record["train_to"]),
-                                           "holdout": (record["holdout_from"], record["holdout_to"])}.items():
+        for kind, (date_from, date_to) in {
+            "training": (record["train_from"], record["train_to"]),
+            "holdout": (record["holdout_from"], record["holdout_to"]),
+        }.items():
             sets.materialise(kind, date_from, date_to, known_at)
             frames[kind] = sets.load(kind)
     scores = probabilities(load_artifact(mv), frames["holdout"], uc)
     reference = build_reference(model_frame(frames["training"], uc), scores, uc)
     registry.store_drift_reference(engine, uc.name, version, reference_json(reference))
-    log.info("built the drift reference of %s %s from %d training and %d holdout rows", uc.name, version,
-             len(frames["training"]), len(frames["holdout"]))
-    return {"version": version, "training_rows": len(frames["training"]), "holdout_rows": len(frames["holdout"]),
-            "reference_bytes": len(json.dumps(reference))}
+    log.info(
+        "built the drift reference of %s %s from %d training and %d holdout rows",
+        uc.name,
+        version,
+        len(frames["training"]),
+        len(frames["holdout"]),
+    )
+    return {
+        "version": version,
+        "training_rows": len(frames["training"]),
+        "holdout_rows": len(frames["holdout"]),
+        "reference_bytes": len(json.dumps(reference)),
+    }

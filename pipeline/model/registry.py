@@ -37,8 +37,11 @@ class ModelVersion:
 
     def known_categories(self) -> dict[str, tuple[str, ...]]:
         """Per categorical feature, the categories this version saw at training."""
-        return {name: tuple(spec["categories"]) for name, spec in self.features.items()
-                if isinstance(spec, dict) and spec.get("categories")}
+        return {
+            name: tuple(spec["categories"])
+            for name, spec in self.features.items()
+            if isinstance(spec, dict) and spec.get("categories")
+        }
 
     def describe(self) -> str:
         """One line about the version and its holdout figures (an undefined figure shows as n/a)."""
@@ -48,11 +51,13 @@ class ModelVersion:
             value = m.get(key)
             return "n/a" if value is None else format(value, spec)
 
-        return (f"model {self.use_case} {self.version} ({self.status}): holdout average precision "
-                f"{fig('average_precision', '.3f')} (base rate {fig('base_rate', '.3f')}), ROC AUC "
-                f"{fig('roc_auc', '.3f')}, Brier {fig('brier', '.4f')}; at threshold {self.threshold}: "
-                f"precision {fig('precision_at_threshold', '.2f')}, recall {fig('recall_at_threshold', '.2f')}; "
-                f"sha256 {self.artifact_sha256[:12]}")
+        return (
+            f"model {self.use_case} {self.version} ({self.status}): holdout average precision "
+            f"{fig('average_precision', '.3f')} (base rate {fig('base_rate', '.3f')}), ROC AUC "
+            f"{fig('roc_auc', '.3f')}, Brier {fig('brier', '.4f')}; at threshold {self.threshold}: "
+            f"precision {fig('precision_at_threshold', '.2f')}, recall {fig('recall_at_threshold', '.2f')}; "
+            f"sha256 {self.artifact_sha256[:12]}"
+        )
 
 
 _SELECT = """
@@ -64,9 +69,15 @@ _SELECT = """
 
 def _row_to_version(row: Any) -> ModelVersion:
     return ModelVersion(
-        use_case=row.use_case, version=row.version, status=row.status, artifact_path=row.artifact_path,
-        artifact_sha256=row.artifact_sha256, sklearn_version=row.sklearn_version,
-        threshold=row.threshold, holdout_metrics=row.holdout_metrics, features=row.features,
+        use_case=row.use_case,
+        version=row.version,
+        status=row.status,
+        artifact_path=row.artifact_path,
+        artifact_sha256=row.artifact_sha256,
+        sklearn_version=row.sklearn_version,
+        threshold=row.threshold,
+        holdout_metrics=row.holdout_metrics,
+        features=row.features,
     )
 
 
@@ -132,8 +143,7 @@ def register_version(
         lock_registry(conn, use_case)
         has_champion = conn.execute(
             sa.text(
-                "select exists (select 1 from batchscore.model_versions "
-                "where use_case = :u and status = 'champion')"
+                "select exists (select 1 from batchscore.model_versions where use_case = :u and status = 'champion')"
             ),
             {"u": use_case},
         ).scalar_one()
@@ -142,15 +152,27 @@ def register_version(
         conn.execute(
             sa.text(load_sql("model/insert_model_version.sql")),
             {
-                "use_case": use_case, "version": version, "status": status, "created_by": created_by,
-                **windows, "train_rows": train_rows, "holdout_rows": holdout_rows,
-                "features": json.dumps(features), "hyperparameters": json.dumps(hyperparameters),
-                "holdout_metrics": json.dumps(holdout_metrics), "threshold": threshold,
-                "artifact_path": artifact_path, "artifact_sha256": artifact_sha256,
-                "sklearn_version": sklearn.__version__, "python_version": platform.python_version(),
+                "use_case": use_case,
+                "version": version,
+                "status": status,
+                "created_by": created_by,
+                **windows,
+                "train_rows": train_rows,
+                "holdout_rows": holdout_rows,
+                "features": json.dumps(features),
+                "hyperparameters": json.dumps(hyperparameters),
+                "holdout_metrics": json.dumps(holdout_metrics),
+                "threshold": threshold,
+                "artifact_path": artifact_path,
+                "artifact_sha256": artifact_sha256,
+                "sklearn_version": sklearn.__version__,
+                "python_version": platform.python_version(),
                 "code_version": code_version(),
                 "drift_reference": json.dumps(drift_reference, allow_nan=False) if drift_reference else None,
-                "cutoff_date": None, "labels_known_at": None, "label_definition": None, **(lineage or {}),
+                "cutoff_date": None,
+                "labels_known_at": None,
+                "label_definition": None,
+                **(lineage or {}),
             },
         )
     return get_version(engine, use_case, version)
@@ -172,8 +194,10 @@ def current_champion(conn: Connection, use_case: str) -> str | None:
 def set_status(conn: Connection, use_case: str, version: str, status: str) -> None:
     """Change one version's status (inside the caller's transaction)."""
     updated = conn.execute(
-        sa.text("update batchscore.model_versions set status = :s, status_changed_at = now() "
-                "where use_case = :u and version = :v"),
+        sa.text(
+            "update batchscore.model_versions set status = :s, status_changed_at = now() "
+            "where use_case = :u and version = :v"
+        ),
         {"s": status, "u": use_case, "v": version},
     ).rowcount
     if updated != 1:
@@ -183,9 +207,17 @@ def set_status(conn: Connection, use_case: str, version: str, status: str) -> No
 def record_decision(conn: Connection, decision: dict[str, Any]) -> int:
     """Append one row to ``batchscore.promotion_decisions`` (inside the caller's transaction)."""
     row = {
-        "cutoff_date": None, "champion_version": None, "dry_run": False, "forced": False, "rule": {},
-        "champion_metrics": None, "challenger_metrics": None, "improvement": None, "bootstrap": {},
-        "guardrails": {}, **decision,
+        "cutoff_date": None,
+        "champion_version": None,
+        "dry_run": False,
+        "forced": False,
+        "rule": {},
+        "champion_metrics": None,
+        "challenger_metrics": None,
+        "improvement": None,
+        "bootstrap": {},
+        "guardrails": {},
+        **decision,
     }
     if not str(row.get("reason") or "").strip():
         raise ValueError("a promotion decision needs a reason")
@@ -206,8 +238,16 @@ def promote_version(engine: Engine, use_case: str, version: str, decision: dict[
         if previous is not None:
             set_status(conn, use_case, previous, "archived")
         set_status(conn, use_case, version, "champion")
-        record_decision(conn, {**decision, "use_case": use_case, "champion_version": previous,
-                               "challenger_version": version, "promoted": True})
+        record_decision(
+            conn,
+            {
+                **decision,
+                "use_case": use_case,
+                "champion_version": previous,
+                "challenger_version": version,
+                "promoted": True,
+            },
+        )
     return previous
 
 
@@ -219,9 +259,13 @@ def rollback_target(engine: Engine, use_case: str, to_version: str | None) -> st
             raise ModelError(f"{use_case} {to_version} is already the champion")
         return mv.version
     with engine.connect() as conn:
-        version = conn.execute(sa.text(
-            "select version from batchscore.model_versions where use_case = :u and status = 'archived' "
-            "order by status_changed_at desc, created_at desc limit 1"), {"u": use_case}).scalar()
+        version = conn.execute(
+            sa.text(
+                "select version from batchscore.model_versions where use_case = :u and status = 'archived' "
+                "order by status_changed_at desc, created_at desc limit 1"
+            ),
+            {"u": use_case},
+        ).scalar()
     if version is None:
         raise ModelError(f"no former champion of {use_case!r} to roll back to; name one with --to")
     return str(version)
@@ -230,10 +274,14 @@ def rollback_target(engine: Engine, use_case: str, to_version: str | None) -> st
 def list_versions(engine: Engine, use_case: str) -> list[dict[str, Any]]:
     """Every registered version of a use case, newest first."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "select version, status, created_at, created_by, train_from, train_to, holdout_from, holdout_to, "
-            "train_rows, holdout_metrics, artifact_sha256, status_changed_at from batchscore.model_versions "
-            "where use_case = :u order by created_at desc"), {"u": use_case})
+        rows = conn.execute(
+            sa.text(
+                "select version, status, created_at, created_by, train_from, train_to, holdout_from, holdout_to, "
+                "train_rows, holdout_metrics, artifact_sha256, status_changed_at from batchscore.model_versions "
+                "where use_case = :u order by created_at desc"
+            ),
+            {"u": use_case},
+        )
         return [dict(r._mapping) for r in rows]
 
 
@@ -245,11 +293,15 @@ def shadow_version(engine: Engine, use_case: str, mode: str) -> ModelVersion | N
         mv = get_version(engine, use_case, mode)
         return None if mv.status == "champion" else mv
     with engine.connect() as conn:
-        version = conn.execute(sa.text(
-            "select r.version from batchscore.model_versions r join batchscore.model_versions c "
-            "on c.use_case = r.use_case and c.status = 'champion' "
-            "where r.use_case = :u and r.status = 'rejected' and r.created_at > c.status_changed_at "
-            "order by r.created_at desc limit 1"), {"u": use_case}).scalar()
+        version = conn.execute(
+            sa.text(
+                "select r.version from batchscore.model_versions r join batchscore.model_versions c "
+                "on c.use_case = r.use_case and c.status = 'champion' "
+                "where r.use_case = :u and r.status = 'rejected' and r.created_at > c.status_changed_at "
+                "order by r.created_at desc limit 1"
+            ),
+            {"u": use_case},
+        ).scalar()
     return get_version(engine, use_case, version) if version else None
 
 
@@ -257,8 +309,10 @@ def holdout_average_precision(engine: Engine, use_case: str) -> dict[str, float 
     """Each version's holdout average precision (the floor nightly performance is judged against)."""
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.text("select version, (holdout_metrics ->> 'average_precision')::float8 as ap "
-                    "from batchscore.model_versions where use_case = :u"),
+            sa.text(
+                "select version, (holdout_metrics ->> 'average_precision')::float8 as ap "
+                "from batchscore.model_versions where use_case = :u"
+            ),
             {"u": use_case},
         )
         return {r.version: r.ap for r in rows}
@@ -268,8 +322,9 @@ def drift_reference(engine: Engine, use_case: str, version: str) -> tuple[Any, d
     """(stored drift reference or None, features) of a version; None when the version is not registered."""
     with engine.connect() as conn:
         row = conn.execute(
-            sa.text("select drift_reference, features from batchscore.model_versions "
-                    "where use_case = :u and version = :v"),
+            sa.text(
+                "select drift_reference, features from batchscore.model_versions where use_case = :u and version = :v"
+            ),
             {"u": use_case, "v": version},
         ).one_or_none()
     return None if row is None else (row.drift_reference, row.features or {})
@@ -279,8 +334,10 @@ def store_drift_reference(engine: Engine, use_case: str, version: str, reference
     """Attach a drift reference (JSON text) to a version registered without one."""
     with engine.begin() as conn:
         conn.execute(
-            sa.text("update batchscore.model_versions set drift_reference = cast(:r as jsonb) "
-                    "where use_case = :u and version = :v"),
+            sa.text(
+                "update batchscore.model_versions set drift_reference = cast(:r as jsonb) "
+                "where use_case = :u and version = :v"
+            ),
             {"r": reference_json, "u": use_case, "v": version},
         )
 
@@ -289,8 +346,10 @@ def training_record(engine: Engine, use_case: str, version: str) -> dict[str, An
     """The windows and label cut-off a version was trained on."""
     with engine.connect() as conn:
         row = conn.execute(
-            sa.text("select train_from, train_to, holdout_from, holdout_to, labels_known_at "
-                    "from batchscore.model_versions where use_case = :u and version = :v"),
+            sa.text(
+                "select train_from, train_to, holdout_from, holdout_to, labels_known_at "
+                "from batchscore.model_versions where use_case = :u and version = :v"
+            ),
             {"u": use_case, "v": version},
         ).one_or_none()
     if row is None:
@@ -301,7 +360,11 @@ def training_record(engine: Engine, use_case: str, version: str) -> dict[str, An
 def last_decision(engine: Engine, run_id: str) -> dict[str, Any] | None:
     """The newest promotion decision a run recorded (promoted, dry_run, champion_version), or None."""
     with engine.connect() as conn:
-        row = conn.execute(sa.text(
-            "select promoted, dry_run, champion_version from batchscore.promotion_decisions "
-            "where run_id = :r order by id desc limit 1"), {"r": run_id}).one_or_none()
+        row = conn.execute(
+            sa.text(
+                "select promoted, dry_run, champion_version from batchscore.promotion_decisions "
+                "where run_id = :r order by id desc limit 1"
+            ),
+            {"r": run_id},
+        ).one_or_none()
     return None if row is None else dict(row._mapping)

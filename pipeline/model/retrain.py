@@ -36,20 +36,41 @@ def retrain_windows(uc: UseCase, cutoff: dt.date) -> dict[str, Any]:
     holdout_from = holdout_to - dt.timedelta(weeks=r.holdout_weeks) + dt.timedelta(days=1)
     train_to = holdout_from - dt.timedelta(days=1)
     train_from = train_to - dt.timedelta(weeks=r.train_weeks) + dt.timedelta(days=1)
-    return {"train_from": train_from, "train_to": train_to, "holdout_from": holdout_from, "holdout_to": holdout_to,
-            "known_at": dt.datetime.combine(cutoff, dt.time(0), tzinfo=dt.UTC)}
+    return {
+        "train_from": train_from,
+        "train_to": train_to,
+        "holdout_from": holdout_from,
+        "holdout_to": holdout_to,
+        "known_at": dt.datetime.combine(cutoff, dt.time(0), tzinfo=dt.UTC),
+    }
 
 
 def build_training_set(engine: Engine, uc: UseCase, cutoff: dt.date, run_id: str) -> TrainingSet:
     """Step 1: materialise the point-in-time training and holdout sets as of ``cutoff`` in staging."""
     w = retrain_windows(uc, cutoff)
     sets = TrainingSets(engine, uc, run_id)
-    rows = {kind: sets.materialise(kind, w[f"{prefix}_from"], w[f"{prefix}_to"], w["known_at"])
-            for kind, prefix in (("training", "train"), ("holdout", "holdout"))}
-    log.info("training set as of %s: %d rows (%s..%s), holdout %d rows (%s..%s)", cutoff, rows["training"],
-             w["train_from"], w["train_to"], rows["holdout"], w["holdout_from"], w["holdout_to"])
-    return TrainingSet(use_case=uc.name, usecase_ref=uc.ref, run_id=run_id, cutoff=cutoff.isoformat(),
-                       windows={k: v.isoformat() for k, v in w.items()}, rows=rows)
+    rows = {
+        kind: sets.materialise(kind, w[f"{prefix}_from"], w[f"{prefix}_to"], w["known_at"])
+        for kind, prefix in (("training", "train"), ("holdout", "holdout"))
+    }
+    log.info(
+        "training set as of %s: %d rows (%s..%s), holdout %d rows (%s..%s)",
+        cutoff,
+        rows["training"],
+        w["train_from"],
+        w["train_to"],
+        rows["holdout"],
+        w["holdout_from"],
+        w["holdout_to"],
+    )
+    return TrainingSet(
+        use_case=uc.name,
+        usecase_ref=uc.ref,
+        run_id=run_id,
+        cutoff=cutoff.isoformat(),
+        windows={k: v.isoformat() for k, v in w.items()},
+        rows=rows,
+    )
 
 
 def validate_training_set(engine: Engine, uc: UseCase, ts: TrainingSet) -> dict[str, str]:
@@ -63,13 +84,22 @@ def train_challenger(engine: Engine, uc: UseCase, ts: TrainingSet, created_by: s
     sets = TrainingSets(engine, uc, ts["run_id"])
     w = {k: dt.date.fromisoformat(v) for k, v in ts["windows"].items() if k != "known_at"}
     result = train_model(sets.load("training"), sets.load("holdout"), uc)
-    mv = store_and_register(engine, uc, result, f"{created_by}:{ts['run_id']}", windows=w,
-                            make_champion_if_none=False,
-                            lineage={"cutoff_date": dt.date.fromisoformat(ts["cutoff"]),
-                                     "labels_known_at": dt.datetime.fromisoformat(ts["windows"]["known_at"])})
+    mv = store_and_register(
+        engine,
+        uc,
+        result,
+        f"{created_by}:{ts['run_id']}",
+        windows=w,
+        make_champion_if_none=False,
+        lineage={
+            "cutoff_date": dt.date.fromisoformat(ts["cutoff"]),
+            "labels_known_at": dt.datetime.fromisoformat(ts["windows"]["known_at"]),
+        },
+    )
     ap = mv.holdout_metrics.get("average_precision")
-    log.info("challenger %s %s: holdout average precision %s", uc.name, mv.version,
-             "n/a" if ap is None else f"{ap:.4f}")
+    log.info(
+        "challenger %s %s: holdout average precision %s", uc.name, mv.version, "n/a" if ap is None else f"{ap:.4f}"
+    )
     return Challenger(version=mv.version, sha256=mv.artifact_sha256, fit_seconds=round(result.seconds, 2))
 
 
@@ -90,48 +120,89 @@ def evaluate(engine: Engine, uc: UseCase, ts: TrainingSet, challenger: Challenge
     quoted = sets.quoted("scores")
     with engine.begin() as conn:
         conn.execute(sa.text(f"drop table if exists {quoted}"))
-        conn.execute(sa.text(f"create unlogged table {quoted} (entity_id text, score_date date, label boolean, "
-                             "challenger_score double precision, champion_score double precision)"))
-        conn.execute(sa.text(f"insert into {quoted} values (:entity_id, :score_date, :label, "  # noqa: S608
-                             ":challenger_score, :champion_score)"),
-                     [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-                      for r in frame.to_dict("records")])
+        conn.execute(
+            sa.text(
+                f"create unlogged table {quoted} (entity_id text, score_date date, label boolean, "
+                "challenger_score double precision, champion_score double precision)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                f"insert into {quoted} values (:entity_id, :score_date, :label, "  # noqa: S608
+                ":challenger_score, :champion_score)"
+            ),
+            [
+                {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+                for r in frame.to_dict("records")
+            ],
+        )
     return Evaluation(champion_version=champion_version, challenger_version=new.version, holdout_rows=len(frame))
 
 
-def decide(engine: Engine, uc: UseCase, ts: TrainingSet, evaluation: Evaluation,
-           force: bool = False) -> PromotionDecision:
+def decide(
+    engine: Engine, uc: UseCase, ts: TrainingSet, evaluation: Evaluation, force: bool = False
+) -> PromotionDecision:
     """Step 5: apply the promotion rule to the evaluation (pure decision on the stored scores)."""
     scores_table = TrainingSets(engine, uc, ts["run_id"]).quoted("scores")
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            f"select label, challenger_score, champion_score from {scores_table} "  # noqa: S608
-            "order by score_date, entity_id")).all()
+        rows = conn.execute(
+            sa.text(
+                f"select label, challenger_score, champion_score from {scores_table} "  # noqa: S608
+                "order by score_date, entity_id"
+            )
+        ).all()
     y = np.array([r.label for r in rows], dtype=bool)
     challenger = np.array([r.challenger_score for r in rows], dtype=float)
     champion = None if evaluation["champion_version"] is None else np.array([r.champion_score for r in rows], float)
-    verdict = should_promote(y, challenger, champion, uc.target.threshold, uc.promotion).as_dict()
-    decision = PromotionDecision(**verdict, forced=False, rule=uc.promotion.model_dump(mode="json"))
+    verdict = should_promote(y, challenger, champion, uc.target.threshold, uc.promotion)
+    decision = PromotionDecision(
+        promote=verdict.promote,
+        reason=verdict.reason,
+        challenger_metrics=verdict.challenger_metrics,
+        champion_metrics=verdict.champion_metrics,
+        improvement=verdict.improvement,
+        bootstrap=verdict.bootstrap,
+        guardrails=verdict.guardrails,
+        forced=False,
+        rule=uc.promotion.model_dump(mode="json"),
+    )
     if force and not decision["promote"]:
         guard = decision["guardrails"]
         if guard.get("flagged_share_ok", False) and guard.get("brier_ok", True):
-            decision.update(promote=True, forced=True,
-                            reason=f"forced by the operator (the rule said: {decision['reason']})")
+            said = decision["reason"]
+            decision["promote"], decision["forced"] = True, True
+            decision["reason"] = f"forced by the operator (the rule said: {said})"
     log.info("decision: %s: %s", "promote" if decision["promote"] else "keep the champion", decision["reason"])
     return decision
 
 
-def promote(engine: Engine, uc: UseCase, ts: TrainingSet, evaluation: Evaluation, decision: PromotionDecision, *,
-            dry_run: bool = False, actor: str = "schedule") -> PromotionOutcome:
+def promote(
+    engine: Engine,
+    uc: UseCase,
+    ts: TrainingSet,
+    evaluation: Evaluation,
+    decision: PromotionDecision,
+    *,
+    dry_run: bool = False,
+    actor: str = "schedule",
+) -> PromotionOutcome:
     """Step 6: apply the decision: switch the champion (one transaction, under the lock), or mark the challenger
     rejected; ``dry_run`` only records. Every outcome writes a ``promotion_decisions`` row."""
     challenger = evaluation["challenger_version"]
     row = {
-        "use_case": uc.name, "actor": actor, "run_id": ts["run_id"], "cutoff_date": ts["cutoff"],
-        "challenger_version": challenger, "dry_run": dry_run, "forced": decision.get("forced", False),
-        "rule": decision["rule"], "champion_metrics": decision["champion_metrics"],
-        "challenger_metrics": decision["challenger_metrics"], "improvement": decision["improvement"],
-        "bootstrap": decision["bootstrap"], "guardrails": decision["guardrails"],
+        "use_case": uc.name,
+        "actor": actor,
+        "run_id": ts["run_id"],
+        "cutoff_date": ts["cutoff"],
+        "challenger_version": challenger,
+        "dry_run": dry_run,
+        "forced": decision.get("forced", False),
+        "rule": decision["rule"],
+        "champion_metrics": decision["champion_metrics"],
+        "challenger_metrics": decision["challenger_metrics"],
+        "improvement": decision["improvement"],
+        "bootstrap": decision["bootstrap"],
+        "guardrails": decision["guardrails"],
         "reason": ("dry run, nothing changed: " if dry_run else "") + decision["reason"],
     }
     if decision["promote"] and not dry_run:
@@ -161,8 +232,10 @@ def report(engine: Engine, uc: UseCase, ts: TrainingSet, challenger: Challenger,
     def metrics(m: dict[str, Any]) -> str:
         if not m:
             return "-"
-        return (f"AP {figure(m, 'average_precision', '.4f')}  AUC {figure(m, 'roc_auc', '.4f')}  "
-                f"Brier {figure(m, 'brier', '.4f')}  flagged {figure(m, 'flagged_share', '.1%')}")
+        return (
+            f"AP {figure(m, 'average_precision', '.4f')}  AUC {figure(m, 'roc_auc', '.4f')}  "
+            f"Brier {figure(m, 'brier', '.4f')}  flagged {figure(m, 'flagged_share', '.1%')}"
+        )
 
     promoted = bool(logged and logged["promoted"])
     boot = decision.get("bootstrap") or {}
@@ -174,18 +247,24 @@ def report(engine: Engine, uc: UseCase, ts: TrainingSet, challenger: Challenger,
         f"  challenger {challenger['version']:<6} {metrics(new)}",
     ]
     if boot.get("samples"):
-        lines.append(f"  bootstrap: challenger wins {boot['win_share']:.0%} of {boot['samples']} resamples; gain 90% "
-                     f"interval [{boot['gain_p05']:+.4f}, {boot['gain_p95']:+.4f}]")
-    verdict = "PROMOTED" if promoted else ("dry run, nothing changed" if logged and logged["dry_run"]
-                                           else "kept the champion")
+        lines.append(
+            f"  bootstrap: challenger wins {boot['win_share']:.0%} of {boot['samples']} resamples; gain 90% "
+            f"interval [{boot['gain_p05']:+.4f}, {boot['gain_p95']:+.4f}]"
+        )
+    verdict = (
+        "PROMOTED"
+        if promoted
+        else ("dry run, nothing changed" if logged and logged["dry_run"] else "kept the champion")
+    )
     lines.append(f"  decision: {verdict}: {decision['reason']}")
     text = "\n".join(lines)
     log.info("%s", text)
     return text
 
 
-def rollback(engine: Engine, uc: UseCase, to_version: str | None, *, reason: str | None, actor: str,
-             run_id: str) -> PromotionOutcome:
+def rollback(
+    engine: Engine, uc: UseCase, to_version: str | None, *, reason: str | None, actor: str, run_id: str
+) -> PromotionOutcome:
     """Restore a former champion (or ``to_version``), logged as a decision (re-scoring is the caller's)."""
     target = registry.rollback_target(engine, uc.name, to_version)
     why = reason or "rollback requested by an operator"

@@ -65,8 +65,9 @@ def train_model(train: pd.DataFrame, holdout: pd.DataFrame, uc: UseCase) -> Trai
     return TrainingResult(model, len(train), len(holdout), metrics, seconds, build_reference(features, score, uc))
 
 
-def train_and_register(engine: Engine, uc: UseCase, *, created_by: str = "cli",
-                       show_progress: bool | None = False) -> ModelVersion:
+def train_and_register(
+    engine: Engine, uc: UseCase, *, created_by: str = "cli", show_progress: bool | None = False
+) -> ModelVersion:
     """Build the training and holdout sets from Postgres, fit, store the artifact and register the version.
 
     The first version of a use case becomes its champion; later ones are registered as candidates.
@@ -76,13 +77,18 @@ def train_and_register(engine: Engine, uc: UseCase, *, created_by: str = "cli",
 
     w = uc.training
     steps = ["training set", "holdout set", "fit and evaluate", "register"]
-    with staged_training_sets(engine, uc, f"train__{created_by}__{uuid.uuid4().hex[:8]}") as sets, \
-            tqdm(total=len(steps), desc="train", unit="step",
-                 disable=None if show_progress is None else not show_progress) as bar:
+    with (
+        staged_training_sets(engine, uc, f"train__{created_by}__{uuid.uuid4().hex[:8]}") as sets,
+        tqdm(
+            total=len(steps), desc="train", unit="step", disable=None if show_progress is None else not show_progress
+        ) as bar,
+    ):
         known_at = label_cutoff(w.holdout_to)
         frames = {}
-        for step, kind, (date_from, date_to) in ((steps[0], "training", (w.train_from, w.train_to)),
-                                                 (steps[1], "holdout", (w.holdout_from, w.holdout_to))):
+        for step, kind, (date_from, date_to) in (
+            (steps[0], "training", (w.train_from, w.train_to)),
+            (steps[1], "holdout", (w.holdout_from, w.holdout_to)),
+        ):
             bar.set_postfix_str(step)
             sets.materialise(kind, date_from, date_to, known_at)
             sets.validate(kind)
@@ -98,9 +104,16 @@ def train_and_register(engine: Engine, uc: UseCase, *, created_by: str = "cli",
     return version
 
 
-def store_and_register(engine: Engine, uc: UseCase, result: TrainingResult, created_by: str, *,
-                       windows: dict[str, dt.date] | None = None, make_champion_if_none: bool = True,
-                       lineage: dict[str, Any] | None = None) -> ModelVersion:
+def store_and_register(
+    engine: Engine,
+    uc: UseCase,
+    result: TrainingResult,
+    created_by: str,
+    *,
+    windows: dict[str, dt.date] | None = None,
+    make_champion_if_none: bool = True,
+    lineage: dict[str, Any] | None = None,
+) -> ModelVersion:
     """Write the fitted model to the artifact store and register it (the first of a use case is champion)."""
     path, sha = store_artifact(result.model, uc.name)
     w = uc.training
@@ -110,8 +123,13 @@ def store_and_register(engine: Engine, uc: UseCase, result: TrainingResult, crea
         artifact_path=path,
         artifact_sha256=sha,
         created_by=created_by,
-        windows=windows or {"train_from": w.train_from, "train_to": w.train_to,
-                            "holdout_from": w.holdout_from, "holdout_to": w.holdout_to},
+        windows=windows
+        or {
+            "train_from": w.train_from,
+            "train_to": w.train_to,
+            "holdout_from": w.holdout_from,
+            "holdout_to": w.holdout_to,
+        },
         train_rows=result.train_rows,
         holdout_rows=result.holdout_rows,
         features=describe_features(result.model, uc),
@@ -120,8 +138,11 @@ def store_and_register(engine: Engine, uc: UseCase, result: TrainingResult, crea
         threshold=uc.target.threshold,
         drift_reference=result.drift_reference,
         make_champion_if_none=make_champion_if_none,
-        lineage={"labels_known_at": label_cutoff(w.holdout_to), "label_definition": label_definition(uc),
-                 **(lineage or {})},
+        lineage={
+            "labels_known_at": label_cutoff(w.holdout_to),
+            "label_definition": label_definition(uc),
+            **(lineage or {}),
+        },
     )
 
 

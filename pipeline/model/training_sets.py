@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
 
 import pandas as pd
 import sqlalchemy as sa
@@ -25,7 +24,7 @@ from pipeline.db.staging import training_tables
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["training", "holdout", "scores"]
+Kind = str  # "training", "holdout" or "scores"
 
 
 def label_cutoff(holdout_to: dt.date) -> dt.datetime:
@@ -49,8 +48,10 @@ class TrainingSets:
         table = self.quoted(kind)
         with self.engine.begin() as conn:
             conn.execute(sa.text(f"drop table if exists {table}"))
-            conn.execute(sa.text(f"create unlogged table {table} as {training_query(self.uc)}"),
-                         {"date_from": date_from, "date_to": date_to, "known_at": known_at})
+            conn.execute(
+                sa.text(f"create unlogged table {table} as {training_query(self.uc)}"),
+                {"date_from": date_from, "date_to": date_to, "known_at": known_at},
+            )
             rows = int(conn.execute(sa.text(f"select count(*) from {table}")).scalar_one())  # noqa: S608
         log.info("%s set of %s: %d rows for %s..%s", kind, self.uc.name, rows, date_from, date_to)
         return rows
@@ -59,14 +60,17 @@ class TrainingSets:
         """Put the staged set through the training suite; raises ``ValidationFailed`` before any fit."""
         from pipeline.validation.gate import validate_training_table
 
-        return validate_training_table(self.engine, self.uc, self.tables[kind][1], dataset=kind,
-                                       run_id=self.run_id)["status"]
+        return validate_training_table(self.engine, self.uc, self.tables[kind][1], dataset=kind, run_id=self.run_id)[
+            "status"
+        ]
 
     def load(self, kind: Kind) -> pd.DataFrame:
         """A staged set as a frame, in a stable order (reproducible fits)."""
         with self.engine.connect() as conn:
-            return pd.read_sql(sa.text(f"select * from {self.quoted(kind)} order by score_date, entity_id"),  # noqa: S608
-                               conn)
+            return pd.read_sql(
+                sa.text(f"select * from {self.quoted(kind)} order by score_date, entity_id"),  # noqa: S608
+                conn,
+            )
 
     def drop(self) -> None:
         """Drop every table of the run (idempotent)."""

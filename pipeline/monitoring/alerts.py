@@ -32,26 +32,47 @@ class Alert:
     details: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"use_case": self.use_case, "kind": self.kind, "key": self.key, "message": self.message,
-                "score_date": self.score_date, "model_version": self.model_version, "details": self.details}
+        return {
+            "use_case": self.use_case,
+            "kind": self.kind,
+            "key": self.key,
+            "message": self.message,
+            "score_date": self.score_date,
+            "model_version": self.model_version,
+            "details": self.details,
+        }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Alert:
-        return cls(str(raw["use_case"]), str(raw["kind"]), str(raw["key"]), str(raw["message"]),
-                   raw.get("score_date"), raw.get("model_version"), raw.get("details") or {})
+        return cls(
+            str(raw["use_case"]),
+            str(raw["kind"]),
+            str(raw["key"]),
+            str(raw["message"]),
+            raw.get("score_date"),
+            raw.get("model_version"),
+            raw.get("details") or {},
+        )
 
 
 # --- breaches (pure) -----------------------------------------------------------------------------------------
 
+
 def drift_alerts(uc: UseCase, score_date: dt.date, rows: list[dict[str, Any]]) -> list[Alert]:
     """One alert per drifted metric of the published run (``rows`` from ``drift_metrics``)."""
     return [
-        Alert(uc.name, "drift", f"{score_date}/{r['model_version']}/{r['feature']}/{r['metric']}",
-              f"{uc.name} {score_date}: {r['feature']} drifted ({r['metric']} {r['value']:.3f} > "
-              f"{r['threshold']:g}, {r['sample_rows']:,} rows, model {r['model_version']})",
-              score_date.isoformat(), r["model_version"],
-              {"feature": r["feature"], "metric": r["metric"], "value": r["value"], "threshold": r["threshold"]})
-        for r in rows if r["status"] == "drift"
+        Alert(
+            uc.name,
+            "drift",
+            f"{score_date}/{r['model_version']}/{r['feature']}/{r['metric']}",
+            f"{uc.name} {score_date}: {r['feature']} drifted ({r['metric']} {r['value']:.3f} > "
+            f"{r['threshold']:g}, {r['sample_rows']:,} rows, model {r['model_version']})",
+            score_date.isoformat(),
+            r["model_version"],
+            {"feature": r["feature"], "metric": r["metric"], "value": r["value"], "threshold": r["threshold"]},
+        )
+        for r in rows
+        if r["status"] == "drift"
     ]
 
 
@@ -63,40 +84,58 @@ def performance_alerts(uc: UseCase, records: list[dict[str, Any]]) -> list[Alert
             continue
         ap = "n/a" if r["average_precision"] is None else f"{r['average_precision']:.3f}"
         auc = "n/a" if r["roc_auc"] is None else f"{r['roc_auc']:.3f}"
-        alerts.append(Alert(
-            uc.name, "performance", f"{r['score_date']}/{r['model_version']}",
-            f"{uc.name} {r['score_date']}: model {r['model_version']} degraded on {r['label_count']:,} labels "
-            f"(average precision {ap}, ROC AUC {auc}, floors: {uc.monitoring.min_average_precision_ratio:g} x "
-            f"holdout AP, AUC {uc.monitoring.min_roc_auc:g})",
-            str(r["score_date"]), r["model_version"],
-            {"average_precision": r["average_precision"], "roc_auc": r["roc_auc"], "label_count": r["label_count"]},
-        ))
+        alerts.append(
+            Alert(
+                uc.name,
+                "performance",
+                f"{r['score_date']}/{r['model_version']}",
+                f"{uc.name} {r['score_date']}: model {r['model_version']} degraded on {r['label_count']:,} labels "
+                f"(average precision {ap}, ROC AUC {auc}, floors: {uc.monitoring.min_average_precision_ratio:g} x "
+                f"holdout AP, AUC {uc.monitoring.min_roc_auc:g})",
+                str(r["score_date"]),
+                r["model_version"],
+                {"average_precision": r["average_precision"], "roc_auc": r["roc_auc"], "label_count": r["label_count"]},
+            )
+        )
     return alerts
 
 
 def validation_warning_alerts(uc: UseCase, score_date: dt.date, rows: list[dict[str, Any]]) -> list[Alert]:
     """One alert per failed warning-level expectation of the date (a re-run does not raise it again)."""
     return [
-        Alert(uc.name, "validation_warning",
-              f"{score_date}/{r['expectation']}/{r['column_name'] or '-'}",
-              f"{uc.name} {score_date}: validation warning, {r['expectation']}"
-              f"{' on ' + r['column_name'] if r['column_name'] else ''} failed"
-              f"{' (' + str(r['unexpected_count']) + ' rows)' if r['unexpected_count'] is not None else ''}",
-              score_date.isoformat(), None, {"expectation": r["expectation"], "column": r["column_name"]})
+        Alert(
+            uc.name,
+            "validation_warning",
+            f"{score_date}/{r['expectation']}/{r['column_name'] or '-'}",
+            f"{uc.name} {score_date}: validation warning, {r['expectation']}"
+            f"{' on ' + r['column_name'] if r['column_name'] else ''} failed"
+            f"{' (' + str(r['unexpected_count']) + ' rows)' if r['unexpected_count'] is not None else ''}",
+            score_date.isoformat(),
+            None,
+            {"expectation": r["expectation"], "column": r["column_name"]},
+        )
         for r in rows
     ]
 
 
-def run_failure_alert(use_case: str, score_date: str | None, dag_id: str, run_id: str, task_id: str,
-                      error: str) -> Alert:
+def run_failure_alert(
+    use_case: str, score_date: str | None, dag_id: str, run_id: str, task_id: str, error: str
+) -> Alert:
     """The alert for a task that failed for good (called by the Airflow failure callback)."""
-    return Alert(use_case, "run_failed", f"{dag_id}/{run_id}/{task_id}",
-                 f"{use_case}: {dag_id} failed in {task_id} (run {run_id}"
-                 f"{', score date ' + score_date if score_date else ''}): {error}",
-                 score_date, None, {"dag_id": dag_id, "run_id": run_id, "task_id": task_id})
+    return Alert(
+        use_case,
+        "run_failed",
+        f"{dag_id}/{run_id}/{task_id}",
+        f"{use_case}: {dag_id} failed in {task_id} (run {run_id}"
+        f"{', score date ' + score_date if score_date else ''}): {error}",
+        score_date,
+        None,
+        {"dag_id": dag_id, "run_id": run_id, "task_id": task_id},
+    )
 
 
 # --- storage (once per breach) -------------------------------------------------------------------------------
+
 
 def record_new_alerts(engine: Engine, alerts: list[Alert]) -> list[Alert]:
     """Insert the alerts not raised before; return only those (a breach is delivered once)."""
@@ -106,11 +145,18 @@ def record_new_alerts(engine: Engine, alerts: list[Alert]) -> list[Alert]:
     new = []
     with engine.begin() as conn:
         for alert in alerts:
-            inserted = conn.execute(insert, {
-                "use_case": alert.use_case, "kind": alert.kind, "alert_key": alert.key,
-                "score_date": alert.score_date, "model_version": alert.model_version, "message": alert.message,
-                "details": json.dumps(alert.details, default=str),
-            }).first()
+            inserted = conn.execute(
+                insert,
+                {
+                    "use_case": alert.use_case,
+                    "kind": alert.kind,
+                    "alert_key": alert.key,
+                    "score_date": alert.score_date,
+                    "model_version": alert.model_version,
+                    "message": alert.message,
+                    "details": json.dumps(alert.details, default=str),
+                },
+            ).first()
             if inserted is not None:
                 new.append(alert)
     return new

@@ -50,8 +50,9 @@ class WebhookChannel:
 
     def send(self, alerts: list[Alert]) -> None:
         body = json.dumps({"source": "batchscore", "alerts": [a.as_dict() for a in alerts]}, default=str).encode()
-        request = urllib.request.Request(self.url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
         if self._token:
             request.add_header("Authorization", f"Bearer {self._token}")
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -64,10 +65,20 @@ class EmailChannel:
 
     name = "email"
 
-    def __init__(self, host: str, port: int, sender: str, recipients: list[str], *, login: str | None = None,
-                 password: str | None = None, starttls: bool = True, timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        recipients: list[str],
+        *,
+        login: str | None = None,
+        password: str | None = None,
+        starttls: bool = True,
+        timeout: float = 20.0,
+    ) -> None:
         if not recipients:
-            raise ValueError("the alert e-mail connection needs recipients (extra: {\"to\": [...]})")
+            raise ValueError('the alert e-mail connection needs recipients (extra: {"to": [...]})')
         self.host, self.port, self.sender, self.recipients = host, port, sender, recipients
         self.login, self._password, self.starttls, self.timeout = login, password, starttls, timeout
 
@@ -101,9 +112,15 @@ def channel_from_connection(conn: Any) -> Channel:
         return WebhookChannel(f"{host.rstrip('/')}/{endpoint}" if endpoint else host, token=conn.password)
     if kind in ("smtp", "email"):
         to = extra.get("to") or []
-        return EmailChannel(conn.host, int(conn.port or 587), extra.get("from") or conn.login or "batchscore",
-                            [to] if isinstance(to, str) else list(to), login=conn.login, password=conn.password,
-                            starttls=bool(extra.get("starttls", True)))
+        return EmailChannel(
+            conn.host,
+            int(conn.port or 587),
+            extra.get("from") or conn.login or "batchscore",
+            [to] if isinstance(to, str) else list(to),
+            login=conn.login,
+            password=conn.password,
+            starttls=bool(extra.get("starttls", True)),
+        )
     raise ValueError(f"connection {conn.conn_id!r}: type {kind!r} is not an alert channel (use http, https or smtp)")
 
 

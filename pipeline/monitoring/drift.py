@@ -24,7 +24,7 @@ from pipeline.config.usecase import MonitoringSpec, UseCase
 from pipeline.contracts import Drift
 
 SCORE_FEATURE = "score"
-SHARE_FLOOR = 1e-4           # empty bins get this share, so that the logarithm stays finite
+SHARE_FLOOR = 1e-4  # empty bins get this share, so that the logarithm stays finite
 
 
 def population_stability_index(expected: list[float] | np.ndarray, actual: list[float] | np.ndarray) -> float:
@@ -49,14 +49,21 @@ class DriftMetric:
     reference_rows: int
 
 
-def _judged(feature: str, metric: str, value: float, threshold: float, rows: int, reference_rows: int,
-            min_rows: int) -> DriftMetric:
+def _judged(
+    feature: str, metric: str, value: float, threshold: float, rows: int, reference_rows: int, min_rows: int
+) -> DriftMetric:
     status = "insufficient" if rows < min_rows else ("drift" if value > threshold else "ok")
     return DriftMetric(feature, metric, round(value, 6), threshold, status, rows, reference_rows)
 
 
-def compare_numeric(feature: str, ref: dict[str, Any], bucket_counts: dict[int | None, int],
-                    cfg: MonitoringSpec, *, with_nulls: bool = True) -> list[DriftMetric]:
+def compare_numeric(
+    feature: str,
+    ref: dict[str, Any],
+    bucket_counts: dict[int | None, int],
+    cfg: MonitoringSpec,
+    *,
+    with_nulls: bool = True,
+) -> list[DriftMetric]:
     """PSI (and null-rate change) of one numeric column from its batch counts per ``width_bucket`` index
     (``None``: nulls)."""
     nulls = bucket_counts.get(None, 0)
@@ -72,13 +79,15 @@ def compare_numeric(feature: str, ref: dict[str, Any], bucket_counts: dict[int |
         metrics.append(_judged(feature, "psi", psi, cfg.psi_threshold, present, ref["rows"], cfg.min_rows))
     if with_nulls and total:
         delta = abs(nulls / total - ref["null_rate"])
-        metrics.append(_judged(feature, "null_rate_delta", delta, cfg.null_rate_delta_threshold, total,
-                               ref["rows"], cfg.min_rows))
+        metrics.append(
+            _judged(feature, "null_rate_delta", delta, cfg.null_rate_delta_threshold, total, ref["rows"], cfg.min_rows)
+        )
     return metrics
 
 
-def compare_categorical(feature: str, ref: dict[str, Any], value_counts: dict[str | None, int],
-                        seen: set[str] | None, cfg: MonitoringSpec) -> list[DriftMetric]:
+def compare_categorical(
+    feature: str, ref: dict[str, Any], value_counts: dict[str | None, int], seen: set[str] | None, cfg: MonitoringSpec
+) -> list[DriftMetric]:
     """PSI over the reference categories (+ other), null-rate change, and the share the model never saw."""
     nulls = value_counts.get(None, 0)
     present = {str(v): n for v, n in value_counts.items() if v is not None}
@@ -94,32 +103,43 @@ def compare_categorical(feature: str, ref: dict[str, Any], value_counts: dict[st
         metrics.append(_judged(feature, "psi", psi, cfg.psi_threshold, n_present, ref["rows"], cfg.min_rows))
         if seen is not None:
             unseen = sum(n for v, n in present.items() if v not in seen) / n_present
-            metrics.append(_judged(feature, "unseen_share", unseen, cfg.unseen_share_threshold, n_present,
-                                   ref["rows"], cfg.min_rows))
+            metrics.append(
+                _judged(
+                    feature, "unseen_share", unseen, cfg.unseen_share_threshold, n_present, ref["rows"], cfg.min_rows
+                )
+            )
     if total:
         delta = abs(nulls / total - ref["null_rate"])
-        metrics.append(_judged(feature, "null_rate_delta", delta, cfg.null_rate_delta_threshold, total,
-                               ref["rows"], cfg.min_rows))
+        metrics.append(
+            _judged(feature, "null_rate_delta", delta, cfg.null_rate_delta_threshold, total, ref["rows"], cfg.min_rows)
+        )
     return metrics
 
 
-def compare_batch(reference: dict[str, Any], numeric_counts: dict[str, dict[int | None, int]],
-                  categorical_counts: dict[str, dict[str | None, int]], seen_categories: dict[str, set[str]],
-                  uc: UseCase) -> list[DriftMetric]:
+def compare_batch(
+    reference: dict[str, Any],
+    numeric_counts: dict[str, dict[int | None, int]],
+    categorical_counts: dict[str, dict[str | None, int]],
+    seen_categories: dict[str, set[str]],
+    uc: UseCase,
+) -> list[DriftMetric]:
     """Every feature's drift metrics from the batch's counts (pure)."""
     metrics: list[DriftMetric] = []
     ignored = set(uc.monitoring.ignore_features)
     for column in uc.features.numeric:
         if column in ignored:
             continue
-        metrics += compare_numeric(column, reference["numeric"][column], numeric_counts.get(column, {}),
-                                   uc.monitoring)
+        metrics += compare_numeric(column, reference["numeric"][column], numeric_counts.get(column, {}), uc.monitoring)
     for column in uc.features.categorical:
         if column in ignored:
             continue
-        metrics += compare_categorical(column, reference["categorical"][column],
-                                       categorical_counts.get(column, {}), seen_categories.get(column),
-                                       uc.monitoring)
+        metrics += compare_categorical(
+            column,
+            reference["categorical"][column],
+            categorical_counts.get(column, {}),
+            seen_categories.get(column),
+            uc.monitoring,
+        )
     return metrics
 
 
@@ -156,7 +176,9 @@ def count_batch(frame: pd.DataFrame, reference: dict[str, Any], uc: UseCase) -> 
 def summarise(metrics: list[DriftMetric]) -> Drift:
     """Small XCom summary of drift metrics."""
     psi = [m.value for m in metrics if m.metric == "psi" and math.isfinite(m.value)]
-    return Drift(metrics=len(metrics),
-                 drifted=sorted({f"{m.feature}:{m.metric}" for m in metrics if m.status == "drift"}),
-                 insufficient=sum(m.status == "insufficient" for m in metrics),
-                 max_psi=round(max(psi), 4) if psi else None)
+    return Drift(
+        metrics=len(metrics),
+        drifted=sorted({f"{m.feature}:{m.metric}" for m in metrics if m.status == "drift"}),
+        insufficient=sum(m.status == "insufficient" for m in metrics),
+        max_psi=round(max(psi), 4) if psi else None,
+    )

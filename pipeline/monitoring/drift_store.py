@@ -39,7 +39,7 @@ def sample_features(engine: Engine, table: str, rows: int, uc: UseCase) -> pd.Da
     columns = [c for c in uc.feature_columns if c not in uc.monitoring.ignore_features]
     percent = sample_percent(rows, uc.monitoring.sample_rows)
     sampling = "" if percent is None else f" tablesample bernoulli ({percent:.6f}) repeatable (0)"
-    select = (f"select {', '.join(quote_ident(c) for c in columns)} from {table} as t{sampling}")  # noqa: S608
+    select = f"select {', '.join(quote_ident(c) for c in columns)} from {table} as t{sampling}"  # noqa: S608
     buffer = io.BytesIO()
     with engine.connect() as conn:
         dbapi = conn.connection.dbapi_connection
@@ -51,8 +51,16 @@ def sample_features(engine: Engine, table: str, rows: int, uc: UseCase) -> pd.Da
     return pd.read_csv(buffer, dtype=dtypes, keep_default_na=False, na_values=[""])
 
 
-def store_metrics(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str, version: str,
-                  metrics: list[DriftMetric], *, features: list[str] | None = None) -> None:
+def store_metrics(
+    engine: Engine,
+    uc: UseCase,
+    score_date: dt.date,
+    run_id: str,
+    version: str,
+    metrics: list[DriftMetric],
+    *,
+    features: list[str] | None = None,
+) -> None:
     """Replace this run's rows for ``features`` (all when None) with ``metrics``, in one transaction."""
     insert = sa.text(load_sql("monitoring/insert_drift_metric.sql"))
     with engine.begin() as conn:
@@ -60,45 +68,74 @@ def store_metrics(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str,
         # published run, and their delete-then-insert would otherwise collide on the unique key
         advisory_lock(conn, Lock.DRIFT_DATE, f"{uc.name}/{score_date.isoformat()}")
         conn.execute(
-            sa.text("delete from batchscore.drift_metrics where use_case = :u and score_date = :d and run_id = :r "
-                    "and (cast(:features as text[]) is null or feature = any(cast(:features as text[])))"),
+            sa.text(
+                "delete from batchscore.drift_metrics where use_case = :u and score_date = :d and run_id = :r "
+                "and (cast(:features as text[]) is null or feature = any(cast(:features as text[])))"
+            ),
             {"u": uc.name, "d": score_date, "r": run_id, "features": features},
         )
         if metrics:
-            conn.execute(insert, [
-                {"use_case": uc.name, "score_date": score_date, "run_id": run_id, "model_version": version,
-                 **m.__dict__} for m in metrics
-            ])
+            conn.execute(
+                insert,
+                [
+                    {
+                        "use_case": uc.name,
+                        "score_date": score_date,
+                        "run_id": run_id,
+                        "model_version": version,
+                        **m.__dict__,
+                    }
+                    for m in metrics
+                ],
+            )
 
 
-def measure_feature_drift(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str, features_table: str,
-                          version: str, rows: int) -> Drift:
+def measure_feature_drift(
+    engine: Engine, uc: UseCase, score_date: dt.date, run_id: str, features_table: str, version: str, rows: int
+) -> Drift:
     """Compare the run's staged features (``rows`` of them; a sample above ``sample_rows``) with the version's
     reference and store the metrics. Returns a small summary for XCom: what drifted and the worst PSI."""
     reference, seen = load_reference(engine, uc, version)
     numeric, categorical = count_batch(sample_features(engine, features_table, rows, uc), reference, uc)
     metrics = compare_batch(reference, numeric, categorical, seen, uc)
-    store_metrics(engine, uc, score_date, run_id, version, metrics,
-                  features=[*uc.features.numeric, *uc.features.categorical])
+    store_metrics(
+        engine, uc, score_date, run_id, version, metrics, features=[*uc.features.numeric, *uc.features.categorical]
+    )
     return summarise(metrics)
 
 
-def measure_score_drift(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str, predictions: str,
-                        version: str) -> Drift:
+def measure_score_drift(
+    engine: Engine, uc: UseCase, score_date: dt.date, run_id: str, predictions: str, version: str
+) -> Drift:
     """Compare the published scores of the date (a sample above ``sample_rows``) with the version's holdout
     scores and store the metric."""
     reference, _ = load_reference(engine, uc, version)
     where = {"d": score_date, "r": run_id}
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(f"select count(*) from {predictions} "  # noqa: S608 (quoted by our code)
-                                    "where score_date = :d and run_id = :r"), where).scalar_one()
+        rows = conn.execute(
+            sa.text(
+                f"select count(*) from {predictions} "  # noqa: S608 (quoted by our code)
+                "where score_date = :d and run_id = :r"
+            ),
+            where,
+        ).scalar_one()
         percent = sample_percent(rows, uc.monitoring.sample_rows)
         sampling = "" if percent is None else " tablesample bernoulli (:pct) repeatable (0)"
-        scores = conn.execute(sa.text(f"select score from {predictions} as t{sampling} "  # noqa: S608
-                                      "where score_date = :d and run_id = :r"), {**where, "pct": percent}).scalars()
+        scores = conn.execute(
+            sa.text(
+                f"select score from {predictions} as t{sampling} "  # noqa: S608
+                "where score_date = :d and run_id = :r"
+            ),
+            {**where, "pct": percent},
+        ).scalars()
         values = pd.Series(list(scores), dtype="float64")
-    metrics = compare_numeric(SCORE_FEATURE, reference["score"], numeric_counts(values, reference["score"]["edges"]),
-                              uc.monitoring, with_nulls=False)
+    metrics = compare_numeric(
+        SCORE_FEATURE,
+        reference["score"],
+        numeric_counts(values, reference["score"]["edges"]),
+        uc.monitoring,
+        with_nulls=False,
+    )
     store_metrics(engine, uc, score_date, run_id, version, metrics, features=[SCORE_FEATURE])
     return summarise(metrics)
 
@@ -116,7 +153,10 @@ def run_metrics(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str) -
     """Every drift metric stored for one run of a date, by feature and metric."""
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.text("select * from batchscore.drift_metrics where use_case = :u and score_date = :d "
-                    "and run_id = :r order by feature, metric"),
-            {"u": uc.name, "d": score_date, "r": run_id})
+            sa.text(
+                "select * from batchscore.drift_metrics where use_case = :u and score_date = :d "
+                "and run_id = :r order by feature, metric"
+            ),
+            {"u": uc.name, "d": score_date, "r": run_id},
+        )
         return [dict(r._mapping) for r in rows]

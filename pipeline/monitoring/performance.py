@@ -47,9 +47,15 @@ def compute_performance(labels: np.ndarray, scores: np.ndarray, threshold: float
     """Average precision, ROC AUC, Brier score, precision and recall at the threshold (pure; undefined: None)."""
     m = classification_metrics(labels, scores, threshold)
     return Performance(
-        label_count=m["rows"], positive_count=m["positives"], flagged_count=m["flagged"], threshold=float(threshold),
-        average_precision=m["average_precision"], roc_auc=m["roc_auc"], brier=m["brier"],
-        precision_at_threshold=m["precision_at_threshold"], recall_at_threshold=m["recall_at_threshold"],
+        label_count=m["rows"],
+        positive_count=m["positives"],
+        flagged_count=m["flagged"],
+        threshold=float(threshold),
+        average_precision=m["average_precision"],
+        roc_auc=m["roc_auc"],
+        brier=m["brier"],
+        precision_at_threshold=m["precision_at_threshold"],
+        recall_at_threshold=m["recall_at_threshold"],
     )
 
 
@@ -60,14 +66,18 @@ def judge(perf: Performance, holdout_ap: float | None, uc: UseCase) -> str:
         return "insufficient"
     if perf.roc_auc is not None and perf.roc_auc < cfg.min_roc_auc:
         return "degraded"
-    if (holdout_ap is not None and perf.average_precision is not None
-            and perf.average_precision < cfg.min_average_precision_ratio * holdout_ap):
+    if (
+        holdout_ap is not None
+        and perf.average_precision is not None
+        and perf.average_precision < cfg.min_average_precision_ratio * holdout_ap
+    ):
         return "degraded"
     return "ok"
 
 
-def update_performance(engine: Engine, uc: UseCase, end_date: dt.date, *, as_of: dt.datetime | None = None
-                       ) -> list[dict[str, Any]]:
+def update_performance(
+    engine: Engine, uc: UseCase, end_date: dt.date, *, as_of: dt.datetime | None = None
+) -> list[dict[str, Any]]:
     """(Re)compute the performance of every score date in the lookback window ending at ``end_date`` whose
     labels or published run changed; return the rows written (dicts, for alerting)."""
     as_of = as_of or dt.datetime.now(dt.UTC)
@@ -77,8 +87,10 @@ def update_performance(engine: Engine, uc: UseCase, end_date: dt.date, *, as_of:
         stored = {
             (r.score_date, r.model_version, r.role): r.labels_fingerprint
             for r in conn.execute(
-                sa.text("select score_date, model_version, role, labels_fingerprint from batchscore.model_performance "
-                        "where use_case = :u and score_date between :f and :t"),
+                sa.text(
+                    "select score_date, model_version, role, labels_fingerprint from batchscore.model_performance "
+                    "where use_case = :u and score_date between :f and :t"
+                ),
                 {"u": uc.name, "f": date_from, "t": end_date},
             )
         }
@@ -98,10 +110,12 @@ def update_performance(engine: Engine, uc: UseCase, end_date: dt.date, *, as_of:
             conn.execute(sa.text(f"analyze {newest_partition(conn, uc, end_date) if role == 'champion' else table}"))
         with engine.connect() as conn:
             fingerprints = conn.execute(
-                sa.text(f"with labelled as ({labelled}) "  # noqa: S608 (composed from project SQL files)
-                        "select score_date, model_version, min(run_id) as run_id, count(*) || ':' || "
-                        "sum(hashtext(entity_id || ':' || label::text || ':' || run_id)::bigint) as fingerprint "
-                        "from labelled group by score_date, model_version"),
+                sa.text(
+                    f"with labelled as ({labelled}) "  # noqa: S608 (composed from project SQL files)
+                    "select score_date, model_version, min(run_id) as run_id, count(*) || ':' || "
+                    "sum(hashtext(entity_id || ':' || label::text || ':' || run_id)::bigint) as fingerprint "
+                    "from labelled group by score_date, model_version"
+                ),
                 window,
             ).all()
         for row in fingerprints:
@@ -110,19 +124,32 @@ def update_performance(engine: Engine, uc: UseCase, end_date: dt.date, *, as_of:
                 continue
             with engine.connect() as conn:
                 data = conn.execute(
-                    sa.text(f"with labelled as ({labelled}) "  # noqa: S608
-                            "select score, label, threshold from labelled "
-                            "where score_date = :d and model_version = :v"),
-                    {**window, "date_from": row.score_date, "date_to": row.score_date, "d": row.score_date,
-                     "v": row.model_version},
+                    sa.text(
+                        f"with labelled as ({labelled}) "  # noqa: S608
+                        "select score, label, threshold from labelled "
+                        "where score_date = :d and model_version = :v"
+                    ),
+                    {
+                        **window,
+                        "date_from": row.score_date,
+                        "date_to": row.score_date,
+                        "d": row.score_date,
+                        "v": row.model_version,
+                    },
                 ).all()
             scores = np.array([r.score for r in data], dtype="float64")
             labels = np.array([r.label for r in data], dtype=bool)
             perf = compute_performance(labels, scores, float(data[0].threshold))
-            record = {"use_case": uc.name, "score_date": row.score_date, "model_version": row.model_version,
-                      "role": role, "run_id": row.run_id, **asdict(perf),
-                      "status": judge(perf, holdout_ap.get(row.model_version), uc),
-                      "labels_fingerprint": row.fingerprint}
+            record = {
+                "use_case": uc.name,
+                "score_date": row.score_date,
+                "model_version": row.model_version,
+                "role": role,
+                "run_id": row.run_id,
+                **asdict(perf),
+                "status": judge(perf, holdout_ap.get(row.model_version), uc),
+                "labels_fingerprint": row.fingerprint,
+            }
             with engine.begin() as conn:
                 conn.execute(upsert, record)
             written.append(record)

@@ -24,8 +24,7 @@ class BatchscoreRetryPolicy(RetryPolicy):
     """Fail at once on errors that retrying cannot mend (bad data, a bad declaration, a bad artifact: every
     :class:`~pipeline.errors.BatchscoreError` whose ``retryable`` is False); retry the rest as the task says."""
 
-    def evaluate(self, exception: BaseException, try_number: int, max_tries: int,
-                 context: Any = None) -> RetryDecision:
+    def evaluate(self, exception: BaseException, try_number: int, max_tries: int, context: Any = None) -> RetryDecision:
         if is_retryable(exception) is False:
             return RetryDecision.fail(reason=f"{type(exception).__name__} is not retryable: retrying cannot help")
         return RetryDecision.default()
@@ -68,8 +67,9 @@ def record_task_failure(context: dict[str, Any]) -> None:
             day, run_id, ref = parse_date(batch["score_date"]), batch["run_id"], batch["usecase_ref"]
         else:
             params = context.get("params") or {}
-            day = resolve_score_date(params.get("score_date"), context.get("data_interval_end"),
-                                     context["dag_run"].run_after)
+            day = resolve_score_date(
+                params.get("score_date"), context.get("data_interval_end"), context["dag_run"].run_after
+            )
             run_id, ref = context["run_id"], None
         record_unpublished_run(get_engine(), load_usecase(ref), day, run_id, status=FAILED, reason=message)
     except Exception:  # a callback must never hide the original failure

@@ -37,9 +37,7 @@ def configure_airflow_env(*, logging_level: str = "ERROR") -> Path:
     os.environ["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", logging_level)
     # the scheduler and workers import `pipeline` from this checkout
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(project_root()), os.environ.get("PYTHONPATH", "")) if p
-    )
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(project_root()), os.environ.get("PYTHONPATH", "")) if p)
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient`")
     warnings.filterwarnings("ignore", message=r"Multiple rows returned with uselist=False")
     return home
@@ -118,8 +116,8 @@ class RunOutcome:
 
 #: the date param of each DAG and when its scheduled run for that date fires (relative to the date's 00:00 UTC)
 DATE_PARAMS: dict[str, tuple[str, dt.timedelta]] = {
-    "score_daily": ("score_date", dt.timedelta(hours=-2)),       # the evening before the flights
-    "retrain_weekly": ("cutoff_date", dt.timedelta(hours=3)),    # Sunday 03:00
+    "score_daily": ("score_date", dt.timedelta(hours=-2)),  # the evening before the flights
+    "retrain_weekly": ("cutoff_date", dt.timedelta(hours=3)),  # Sunday 03:00
 }
 
 
@@ -189,8 +187,7 @@ def standalone_env(home: Path, port: int) -> dict[str, str]:
     whose password is in the Airflow home (a login is required; never ``all_admins``)."""
     return {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-        "AIRFLOW__CORE__AUTH_MANAGER":
-            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json"),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
@@ -222,13 +219,20 @@ def standalone(port: int = 8080) -> int:
     log_path = home / "standalone.log"
     print(f"Airflow UI: http://localhost:{port}  (user admin, password {password})")
     print(f"DAGs from {dags_dir()}, unpaused; logs in {log_path}. Ctrl-C stops everything.")
+
     def _interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops Airflow's whole process group too
     with log_path.open("ab") as log_file:
-        proc = subprocess.Popen(["airflow", "standalone"], env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            ["airflow", "standalone"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             return proc.wait()
         except KeyboardInterrupt:

@@ -42,15 +42,26 @@ def extract_batch(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str)
         if code not in SOURCE_SCHEMA_ERRORS:
             raise
         detail = str(exc.orig).strip().splitlines()[0]
-        reason = (f"validation failed for {score_date.isoformat()}: the source no longer fits the batch query "
-                  f"({SOURCE_SCHEMA_ERRORS[code]}: {detail})")
-        record_unpublished_run(engine, uc, score_date, run_id, status=REJECTED, reason=reason,
-                               validation_status="failed")
+        reason = (
+            f"validation failed for {score_date.isoformat()}: the source no longer fits the batch query "
+            f"({SOURCE_SCHEMA_ERRORS[code]}: {detail})"
+        )
+        record_unpublished_run(
+            engine, uc, score_date, run_id, status=REJECTED, reason=reason, validation_status="failed"
+        )
         raise ValidationFailed(reason) from None
     seconds = time.perf_counter() - started
     log.info("extracted %d rows for %s into %s in %.2fs", rows, score_date, tables.batch, seconds)
-    return Batch(batch_table=tables.batch, rows=rows, seconds=round(seconds, 3), score_date=score_date.isoformat(),
-                 run_id=run_id, use_case=uc.name, usecase_ref=uc.ref, started_at=started_at.isoformat())
+    return Batch(
+        batch_table=tables.batch,
+        rows=rows,
+        seconds=round(seconds, 3),
+        score_date=score_date.isoformat(),
+        run_id=run_id,
+        use_case=uc.name,
+        usecase_ref=uc.ref,
+        started_at=started_at.isoformat(),
+    )
 
 
 def _materialise(engine: Engine, uc: UseCase, score_date: dt.date, tables: StagingTables) -> int:

@@ -19,8 +19,7 @@ from pipeline.scoring.shards import SHARD_COLUMN, plan, shard_expression
 log = logging.getLogger(__name__)
 
 
-def build_features(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str, *,
-                   shards: int = 1) -> Features:
+def build_features(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str, *, shards: int = 1) -> Features:
     """Create the run's features table from its staged batch with the use case's feature query.
 
     With ``shards`` > 1 each row also gets its shard (:data:`~pipeline.shards.SHARD_COLUMN`, computed once

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from pipeline.config.settings import load_settings
 from pipeline.config.usecase import UseCase
+from pipeline.contracts import Published
 from pipeline.db.engine import run_script
 from pipeline.db.ledger import SUCCEEDED, record_run
 from pipeline.db.locks import Lock, advisory_lock
@@ -62,7 +63,7 @@ def publish_predictions(
     shadow_version: str | None = None,
     shadow_threshold: float | None = None,
     shards: int = 1,
-) -> dict[str, Any]:
+) -> Published:
     """Atomically replace the date's predictions with the run's staged predictions and record the run; with a
     ``shadow_version``, replace that version's shadow scores of the date in the same transaction.
     With ``shards`` > 1 the staged predictions of all shards are combined first and published together.
@@ -80,9 +81,8 @@ def publish_predictions(
     if already is not None:
         # a retry of a publish whose commit went through but whose task died before reporting it
         drop_staging(engine, tables)
-        log.info("%s %s: run %s already published %d predictions; nothing to do", uc.name, score_date, run_id,
-                 already)
-        return {"rows": already, "replaced": 0, "table": target, "seconds": round(time.perf_counter() - started, 3)}
+        log.info("%s %s: run %s already published %d predictions; nothing to do", uc.name, score_date, run_id, already)
+        return Published(rows=already, replaced=0, table=target, seconds=round(time.perf_counter() - started, 3))
     staged = seal_staged_predictions(engine, uc, score_date, tables, shards, rows_in)
     budget = load_settings().publish_lock_wait_s
     deadline, attempt = time.monotonic() + budget, 0
@@ -91,11 +91,23 @@ def publish_predictions(
         try:
             with engine.begin() as conn:
                 replaced = _swap_partition(
-                    conn, uc, score_date, run_id, tables, staged, shards, ledger={
-                        "model_version": model_version, "model_sha256": model_sha256, "rows_in": rows_in,
-                        "rows_out": rows_in, "validation_status": validation_status, "started_at": started_at,
+                    conn,
+                    uc,
+                    score_date,
+                    run_id,
+                    tables,
+                    staged,
+                    shards,
+                    ledger={
+                        "model_version": model_version,
+                        "model_sha256": model_sha256,
+                        "rows_in": rows_in,
+                        "rows_out": rows_in,
+                        "validation_status": validation_status,
+                        "started_at": started_at,
                         "timings": {**timings, "publish": round(time.perf_counter() - started, 3)},
-                    }, shadow=(shadow_version, shadow_threshold) if shadow_version else None,
+                    },
+                    shadow=(shadow_version, shadow_threshold) if shadow_version else None,
                 )
             break
         except sa.exc.OperationalError as exc:
@@ -109,17 +121,32 @@ def publish_predictions(
                     f"predictions are unchanged (BATCHSCORE_PUBLISH_LOCK_WAIT sets the wait)"
                 ) from None
             pause = min(0.5 * 2 ** (attempt - 1), 15.0, max(deadline - time.monotonic(), 0.1))
-            log.warning("%s %s: the partition swap waited %s for %s; trying again in %.1f s",
-                        uc.name, score_date, SWAP_LOCK_TIMEOUT, holders or "other sessions", pause)
+            log.warning(
+                "%s %s: the partition swap waited %s for %s; trying again in %.1f s",
+                uc.name,
+                score_date,
+                SWAP_LOCK_TIMEOUT,
+                holders or "other sessions",
+                pause,
+            )
             time.sleep(pause)
     drop_staging(engine, tables)
     log.info("published %d predictions for %s into %s (replaced %d)", rows_in, score_date, target, replaced)
-    return {"rows": rows_in, "replaced": replaced, "table": target, "seconds": round(time.perf_counter() - started, 3)}
+    return Published(rows=rows_in, replaced=replaced, table=target, seconds=round(time.perf_counter() - started, 3))
 
 
-def _swap_partition(conn: Connection, uc: UseCase, score_date: dt.date, run_id: str, tables: StagingTables,
-                    staged: str, shards: int, *, ledger: dict[str, Any],
-                    shadow: tuple[str, float | None] | None) -> int:
+def _swap_partition(
+    conn: Connection,
+    uc: UseCase,
+    score_date: dt.date,
+    run_id: str,
+    tables: StagingTables,
+    staged: str,
+    shards: int,
+    *,
+    ledger: dict[str, Any],
+    shadow: tuple[str, float | None] | None,
+) -> int:
     """One attempt at publish's transaction: ledger row, shadow scores, the date's old partition out and the
     sealed staged table in; returns the rows replaced. Lock waits on the predictions table end after
     ``SWAP_LOCK_TIMEOUT`` (the caller rolls back and tries again), so a reader that holds the table for long,
@@ -139,9 +166,17 @@ def _swap_partition(conn: Connection, uc: UseCase, score_date: dt.date, run_id: 
     if old:
         run_script(conn, load_sql("predictions/detach_partition.sql", predictions=target, old=date_partition))
     conn.execute(
-        sa.text(load_sql("predictions/attach_partition.sql", staged=staged, schema=quote_ident(SCHEMA),
-                         moved=table(tables.names["scores"]), partition_name=quote_ident(name),
-                         predictions=target, partition=date_partition)),
+        sa.text(
+            load_sql(
+                "predictions/attach_partition.sql",
+                staged=staged,
+                schema=quote_ident(SCHEMA),
+                moved=table(tables.names["scores"]),
+                partition_name=quote_ident(name),
+                predictions=target,
+                partition=date_partition,
+            )
+        ),
         {"score_date": score_date},
     )
     if shards > 1:  # in the same transaction, so "a shard's table is left" means "not published yet"
@@ -161,31 +196,47 @@ def _lock_holders(engine: Engine, predictions: str) -> str:
     )
 
 
-def seal_staged_predictions(engine: Engine, uc: UseCase, score_date: dt.date, tables: StagingTables,
-                            shards: int, rows_in: int) -> str:
+def seal_staged_predictions(
+    engine: Engine, uc: UseCase, score_date: dt.date, tables: StagingTables, shards: int, rows_in: int
+) -> str:
     """Check the run's staged predictions (one per batch row, each entity once) and seal them into a finished
     partition (sql/predictions/seal_staged_predictions.sql), outside the publish lock; returns the quoted name.
     Combines the shards' tables first when the run has several. Raises :class:`PublishError` otherwise."""
     staged = tables.scores
     with engine.begin() as conn:
-        missing = [t for t in ([tables.shard_scores(i, shards) for i in range(shards)] if shards > 1 else [staged])
-                   if conn.execute(sa.text("select to_regclass(:t) is null"), {"t": t}).scalar_one()]
+        missing = [
+            t
+            for t in ([tables.shard_scores(i, shards) for i in range(shards)] if shards > 1 else [staged])
+            if conn.execute(sa.text("select to_regclass(:t) is null"), {"t": t}).scalar_one()
+        ]
         if missing:
-            raise PublishError(f"{uc.name} {score_date}: the run's staged scores are gone ({', '.join(missing)}); "
-                               "clear and re-run its score task; nothing published")
+            raise PublishError(
+                f"{uc.name} {score_date}: the run's staged scores are gone ({', '.join(missing)}); "
+                "clear and re-run its score task; nothing published"
+            )
         if shards > 1:
             parts = " union all ".join(
-                f"select * from {tables.shard_scores(i, shards)}" for i in range(shards)  # noqa: S608
+                f"select * from {tables.shard_scores(i, shards)}"  # noqa: S608
+                for i in range(shards)
             )
             conn.execute(sa.text(f"drop table if exists {staged}"))
-            conn.execute(sa.text(load_sql("predictions/combine_shard_predictions.sql", staged=staged,
-                                          first=tables.shard_scores(0, shards), shards=f"({parts}) as shards")))
+            conn.execute(
+                sa.text(
+                    load_sql(
+                        "predictions/combine_shard_predictions.sql",
+                        staged=staged,
+                        first=tables.shard_scores(0, shards),
+                        shards=f"({parts}) as shards",
+                    )
+                )
+            )
         scored = conn.execute(sa.text(f"select count(*) from {staged}")).scalar_one()  # noqa: S608
     try:
         with engine.begin() as conn:
             if scored != rows_in:
-                raise PublishError(f"{uc.name} {score_date}: {scored} scores for a batch of {rows_in} rows; "
-                                   "nothing published")
+                raise PublishError(
+                    f"{uc.name} {score_date}: {scored} scores for a batch of {rows_in} rows; nothing published"
+                )
             # a zombie attempt and its retry must not both find the table unsealed
             conn.execute(sa.text(f"lock table {staged} in access exclusive mode"))
             sealed = conn.execute(
@@ -197,13 +248,16 @@ def seal_staged_predictions(engine: Engine, uc: UseCase, score_date: dt.date, ta
     except sa.exc.IntegrityError:
         with engine.connect() as conn:
             distinct = conn.execute(sa.text(f"select count(distinct entity_id) from {staged}")).scalar_one()  # noqa: S608
-        raise PublishError(f"{uc.name} {score_date}: {scored} scores for {distinct} entities (an entity scored "
-                           "twice); nothing published") from None
+        raise PublishError(
+            f"{uc.name} {score_date}: {scored} scores for {distinct} entities (an entity scored "
+            "twice); nothing published"
+        ) from None
     return staged
 
 
-def _published_by(conn: Connection, uc: UseCase, score_date: dt.date, run_id: str, tables: StagingTables,
-                  shards: int) -> int | None:
+def _published_by(
+    conn: Connection, uc: UseCase, score_date: dt.date, run_id: str, tables: StagingTables, shards: int
+) -> int | None:
     """Rows of the date's partition when ``run_id`` published it and its staged scores are gone (the publish
     committed, then its task died before reporting success); otherwise ``None``."""
     staged_left = [tables.scores, *(tables.shard_scores(i, shards) for i in range(shards) if shards > 1)]
@@ -213,13 +267,22 @@ def _published_by(conn: Connection, uc: UseCase, score_date: dt.date, run_id: st
     if not conn.execute(sa.text("select to_regclass(:p) is not null"), {"p": date_partition}).scalar_one():
         return None
     rows, by_run = conn.execute(
-        sa.text(f"select count(*), bool_and(run_id = :r) from {date_partition}"), {"r": run_id}  # noqa: S608
+        sa.text(f"select count(*), bool_and(run_id = :r) from {date_partition}"),  # noqa: S608
+        {"r": run_id},
     ).one()
     return int(rows) if rows and by_run else None
 
 
-def _publish_shadow(conn: Connection, uc: UseCase, score_date: dt.date, run_id: str, staged: str, version: str,
-                    threshold: float | None, rows_in: int) -> None:
+def _publish_shadow(
+    conn: Connection,
+    uc: UseCase,
+    score_date: dt.date,
+    run_id: str,
+    staged: str,
+    version: str,
+    threshold: float | None,
+    rows_in: int,
+) -> None:
     target = shadow_table(uc)
     ensure_shadow_table(conn, uc)
     scored = conn.execute(sa.text(f"select count(*) from {staged}")).scalar_one()  # noqa: S608
@@ -227,7 +290,11 @@ def _publish_shadow(conn: Connection, uc: UseCase, score_date: dt.date, run_id: 
         raise PublishError(
             f"{uc.name} {score_date}: {scored} shadow scores for {rows_in} batch rows; nothing published"
         )
-    conn.execute(sa.text(f"delete from {target} where score_date = :d and model_version = :v"),  # noqa: S608
-                 {"d": score_date, "v": version})
-    conn.execute(sa.text(load_sql("predictions/publish_shadow.sql", shadow=target, scores=staged)),
-                 {"score_date": score_date, "threshold": threshold, "model_version": version, "run_id": run_id})
+    conn.execute(
+        sa.text(f"delete from {target} where score_date = :d and model_version = :v"),  # noqa: S608
+        {"d": score_date, "v": version},
+    )
+    conn.execute(
+        sa.text(load_sql("predictions/publish_shadow.sql", shadow=target, scores=staged)),
+        {"score_date": score_date, "threshold": threshold, "model_version": version, "run_id": run_id},
+    )

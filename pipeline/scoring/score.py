@@ -63,26 +63,43 @@ def score_features(
 
     with engine.begin() as conn:
         if into == "scores":  # the date's partition to be, published as it is
-            create_staged_predictions(conn, uc, target, score_date, run_id=run_id, model_version=mv.version,
-                                      threshold=mv.threshold)
+            create_staged_predictions(
+                conn, uc, target, score_date, run_id=run_id, model_version=mv.version, threshold=mv.threshold
+            )
         else:
             conn.execute(sa.text(f"drop table if exists {target}"))
-            conn.execute(sa.text(
-                f"create unlogged table {target} "
-                "(entity_id text not null, score double precision not null, predicted_label boolean not null)"
-            ))
+            conn.execute(
+                sa.text(
+                    f"create unlogged table {target} "
+                    "(entity_id text not null, score double precision not null, predicted_label boolean not null)"
+                )
+            )
     import adbc_driver_postgresql.dbapi as adbc
     from threadpoolctl import threadpool_limits
 
     uri = adbc_uri(engine)
     with closing(adbc.connect(uri)) as reader, closing(adbc.connect(uri)) as writer:
         try:
-            with tqdm(total=expected, unit="rows", desc=f"score {score_date}", disable=show_progress is False
-                      if show_progress is not None else None, leave=False) as progress, \
-                    threadpool_limits(limits=predict_threads(), user_api="openmp"):
+            with (
+                tqdm(
+                    total=expected,
+                    unit="rows",
+                    desc=f"score {score_date}",
+                    disable=show_progress is False if show_progress is not None else None,
+                    leave=False,
+                ) as progress,
+                threadpool_limits(limits=predict_threads(), user_api="openmp"),
+            ):
                 scored, n_chunks = stream_scores(
-                    reader, writer, arrow_select(tables.features, uc, where), (STAGING_SCHEMA, target_name),
-                    model, uc, mv.threshold, chunk_rows, progress,
+                    reader,
+                    writer,
+                    arrow_select(tables.features, uc, where),
+                    (STAGING_SCHEMA, target_name),
+                    model,
+                    uc,
+                    mv.threshold,
+                    chunk_rows,
+                    progress,
                 )
             writer.commit()
         except BaseException:
@@ -97,8 +114,25 @@ def score_features(
         raise ScoringError(f"{uc.name} {score_date}{part}: scored {scored} rows but the batch has {expected}")
     seconds = time.perf_counter() - started
     rate = scored / seconds if seconds > 0 else float("nan")
-    log.info("scored %d rows%s with %s %s in %d chunks, %.2fs (%.0f rows/s)",
-             scored, part, uc.name, mv.version, n_chunks, seconds, rate)
-    return Scores(scores_table=target, rows=scored, model_version=mv.version, model_sha256=mv.artifact_sha256,
-                  threshold=mv.threshold, chunks=n_chunks, seconds=round(seconds, 3),
-                  rows_per_second=round(rate, 1), shard=index, shards=count)
+    log.info(
+        "scored %d rows%s with %s %s in %d chunks, %.2fs (%.0f rows/s)",
+        scored,
+        part,
+        uc.name,
+        mv.version,
+        n_chunks,
+        seconds,
+        rate,
+    )
+    return Scores(
+        scores_table=target,
+        rows=scored,
+        model_version=mv.version,
+        model_sha256=mv.artifact_sha256,
+        threshold=mv.threshold,
+        chunks=n_chunks,
+        seconds=round(seconds, 3),
+        rows_per_second=round(rate, 1),
+        shard=index,
+        shards=count,
+    )

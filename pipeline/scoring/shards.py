@@ -90,13 +90,20 @@ def combine(results: Scores | list[Scores]) -> CombinedScores:
         raise ShardError(f"expected scores of shards 0..{count - 1} once each, got shards {indexes}")
     models = {(p["model_version"], p["model_sha256"], p["threshold"]) for p in parts}
     if len(models) != 1:
-        raise ShardError("the shards were scored by different models "
-                         f"({', '.join(sorted(m[0] for m in models))}): re-run the whole date")
+        raise ShardError(
+            "the shards were scored by different models "
+            f"({', '.join(sorted(m[0] for m in models))}): re-run the whole date"
+        )
     rows = sum(p["rows"] for p in parts)
     seconds = max(p["seconds"] for p in parts)
     first = parts[0]
     return CombinedScores(
-        model_version=first["model_version"], model_sha256=first["model_sha256"], threshold=first["threshold"],
-        rows=rows, seconds=seconds, shards=count, chunks=sum(p.get("chunks", 0) for p in parts),
+        model_version=first["model_version"],
+        model_sha256=first["model_sha256"],
+        threshold=first["threshold"],
+        rows=rows,
+        seconds=seconds,
+        shards=count,
+        chunks=sum(p.get("chunks", 0) for p in parts),
         rows_per_second=round(rows / seconds, 1) if seconds > 0 else float("nan"),
     )

@@ -34,8 +34,9 @@ def predict_arrow(model: Any, table: pa.Table, uc: UseCase, threshold: float) ->
     ids = table.column("entity_id").combine_chunks()
     if ids.type != pa.string():
         ids = ids.cast(pa.string())
-    return pa.RecordBatch.from_arrays([ids, pa.array(proba, pa.float64()), pa.array(proba >= threshold)],
-                                      schema=SCORES_SCHEMA)
+    return pa.RecordBatch.from_arrays(
+        [ids, pa.array(proba, pa.float64()), pa.array(proba >= threshold)], schema=SCORES_SCHEMA
+    )
 
 
 def predict_threads() -> int:
@@ -115,8 +116,17 @@ def rechunk(batches: Any, chunk_rows: int) -> Any:
         yield pa.Table.from_batches(pending)
 
 
-def stream_scores(reader: Any, writer: Any, select_sql: str, target: tuple[str, str], model: Any, uc: UseCase,
-                  threshold: float, chunk_rows: int, progress: Any) -> tuple[int, int]:
+def stream_scores(
+    reader: Any,
+    writer: Any,
+    select_sql: str,
+    target: tuple[str, str],
+    model: Any,
+    uc: UseCase,
+    threshold: float,
+    chunk_rows: int,
+    progress: Any,
+) -> tuple[int, int]:
     """Arrow batches out (reader thread), predict chunk by chunk (this thread), Arrow batches in (writer thread).
 
     ``reader`` and ``writer`` are ADBC connections: both directions are PostgreSQL COPY in binary format,
@@ -158,8 +168,12 @@ def stream_scores(reader: Any, writer: Any, select_sql: str, target: tuple[str, 
     def write() -> None:
         with closing(writer.cursor()) as cur:
             try:
-                cur.adbc_ingest(target[1], pa.RecordBatchReader.from_batches(SCORES_SCHEMA, source()),
-                                mode="append", db_schema_name=target[0])
+                cur.adbc_ingest(
+                    target[1],
+                    pa.RecordBatchReader.from_batches(SCORES_SCHEMA, source()),
+                    mode="append",
+                    db_schema_name=target[0],
+                )
             except BaseException:
                 if stop.is_set():
                     raise _Aborted from None  # the scorer's own error is the one to report

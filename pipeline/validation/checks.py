@@ -18,11 +18,19 @@ from pipeline.errors import DataRejected
 
 #: GX's reflected type names accepted for each declared PostgreSQL type
 GX_TYPES: dict[str, list[str]] = {
-    "integer": ["INTEGER"], "bigint": ["BIGINT"], "smallint": ["SMALLINT"],
-    "double precision": ["DOUBLE PRECISION"], "real": ["REAL"], "numeric": ["NUMERIC"],
-    "text": ["TEXT", "VARCHAR"], "varchar": ["TEXT", "VARCHAR"], "character varying": ["TEXT", "VARCHAR"],
-    "date": ["DATE"], "timestamp": ["TIMESTAMP WITHOUT TIME ZONE", "TIMESTAMP"],
-    "timestamptz": ["TIMESTAMP WITH TIME ZONE"], "boolean": ["BOOLEAN"],
+    "integer": ["INTEGER"],
+    "bigint": ["BIGINT"],
+    "smallint": ["SMALLINT"],
+    "double precision": ["DOUBLE PRECISION"],
+    "real": ["REAL"],
+    "numeric": ["NUMERIC"],
+    "text": ["TEXT", "VARCHAR"],
+    "varchar": ["TEXT", "VARCHAR"],
+    "character varying": ["TEXT", "VARCHAR"],
+    "date": ["DATE"],
+    "timestamp": ["TIMESTAMP WITHOUT TIME ZONE", "TIMESTAMP"],
+    "timestamptz": ["TIMESTAMP WITH TIME ZONE"],
+    "boolean": ["BOOLEAN"],
 }
 
 # "not null" with this `mostly` passes as soon as one value is present (and, unlike a proportion check, on an
@@ -57,14 +65,18 @@ class GateContext:
     """What the built-in checks of one score date depend on besides the use case."""
 
     score_date: dt.date
-    trailing_rows: tuple[int, ...] = ()                        # published volumes of recent dates
+    trailing_rows: tuple[int, ...] = ()  # published volumes of recent dates
     known_categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def builtin_check(kind: str, uc: UseCase, kind_type: str, **kwargs: Any) -> dict[str, Any]:
     """One built-in expectation of ``kind`` (a :class:`~pipeline.config.usecase.CheckSeverities` field)."""
-    return {"type": kind_type, "kwargs": kwargs, "severity": uc.validation.severity.of(kind),
-            "meta": {"source": "builtin", "kind": kind}}
+    return {
+        "type": kind_type,
+        "kwargs": kwargs,
+        "severity": uc.validation.severity.of(kind),
+        "meta": {"source": "builtin", "kind": kind},
+    }
 
 
 def row_count_band(uc: UseCase, trailing_rows: tuple[int, ...]) -> tuple[int, int, float] | None:
@@ -86,34 +98,72 @@ def builtin_expectations(uc: UseCase, ctx: GateContext) -> list[dict[str, Any]]:
     ]
     band = row_count_band(uc, ctx.trailing_rows)
     if band is not None:
-        checks.append(builtin_check("row_count_band", uc, "expect_table_row_count_to_be_between",
-                             min_value=band[0], max_value=band[1]))
+        checks.append(
+            builtin_check(
+                "row_count_band", uc, "expect_table_row_count_to_be_between", min_value=band[0], max_value=band[1]
+            )
+        )
         checks[-1]["meta"]["trailing_mean"] = round(band[2], 1)
     for column, sql_type in uc.batch.columns.items():
         checks.append(builtin_check("column_exists", uc, "expect_column_to_exist", column=column))
-        checks.append(builtin_check("column_type", uc, "expect_column_values_to_be_in_type_list",
-                             column=column, type_list=GX_TYPES[sql_type]))
+        checks.append(
+            builtin_check(
+                "column_type",
+                uc,
+                "expect_column_values_to_be_in_type_list",
+                column=column,
+                type_list=GX_TYPES[sql_type],
+            )
+        )
         if column == "entity_id":
             continue
         ceiling = v.null_rate_max.get(column, v.null_rate_max_default)
         if ceiling < 1.0:
-            checks.append(builtin_check("all_null", uc, "expect_column_values_to_not_be_null",
-                                 column=column, mostly=ALL_NULL_MOSTLY))
-            checks.append(builtin_check("null_rate", uc, "expect_column_proportion_of_non_null_values_to_be_between",
-                                 column=column, min_value=round(1.0 - ceiling, 6)))
+            checks.append(
+                builtin_check(
+                    "all_null", uc, "expect_column_values_to_not_be_null", column=column, mostly=ALL_NULL_MOSTLY
+                )
+            )
+            checks.append(
+                builtin_check(
+                    "null_rate",
+                    uc,
+                    "expect_column_proportion_of_non_null_values_to_be_between",
+                    column=column,
+                    min_value=round(1.0 - ceiling, 6),
+                )
+            )
     for column, (low, high) in v.ranges.items():
-        checks.append(builtin_check("range", uc, "expect_column_values_to_be_between",
-                             column=column, min_value=low, max_value=high))
+        checks.append(
+            builtin_check(
+                "range", uc, "expect_column_values_to_be_between", column=column, min_value=low, max_value=high
+            )
+        )
     for column, values in {**ctx.known_categories, **v.categories}.items():
         if column in uc.batch.columns and values:
-            checks.append(builtin_check("categories", uc, "expect_column_values_to_be_in_set", column=column,
-                                 value_set=sorted(values), mostly=round(1.0 - v.max_unseen_category_share, 6)))
+            checks.append(
+                builtin_check(
+                    "categories",
+                    uc,
+                    "expect_column_values_to_be_in_set",
+                    column=column,
+                    value_set=sorted(values),
+                    mostly=round(1.0 - v.max_unseen_category_share, 6),
+                )
+            )
     if v.event_time_column:
         start = dt.datetime.combine(ctx.score_date, dt.time(0), tzinfo=dt.UTC)
         low_h, high_h = v.event_time_window_hours
-        checks.append(builtin_check("event_time", uc, "expect_column_values_to_be_between", column=v.event_time_column,
-                             min_value=(start + dt.timedelta(hours=low_h)).isoformat(),
-                             max_value=(start + dt.timedelta(hours=high_h)).isoformat()))
+        checks.append(
+            builtin_check(
+                "event_time",
+                uc,
+                "expect_column_values_to_be_between",
+                column=v.event_time_column,
+                min_value=(start + dt.timedelta(hours=low_h)).isoformat(),
+                max_value=(start + dt.timedelta(hours=high_h)).isoformat(),
+            )
+        )
     return checks
 
 
@@ -140,8 +190,10 @@ def describe(check: CheckResult) -> str:
     rows = f"{n} rows" if n is not None else "some rows"
     example = f", e.g. {check.partial_unexpected[0]!r}" if check.partial_unexpected else ""
     if check.kind == "row_count_band":
-        return (f"row count {check.observed_value} outside {kw.get('min_value')}..{kw.get('max_value')} "
-                "(the band around the trailing mean of published dates)")
+        return (
+            f"row count {check.observed_value} outside {kw.get('min_value')}..{kw.get('max_value')} "
+            "(the band around the trailing mean of published dates)"
+        )
     if kind == "expect_table_row_count_to_be_between":
         if check.observed_value == 0:
             return "batch is empty (0 rows)"
@@ -176,8 +228,9 @@ def describe(check: CheckResult) -> str:
     return phrases.get(kind, f"{kind} failed on {col or 'table'}")
 
 
-def failure_line(score_date: dt.date | None, checks: list[CheckResult], severity: str = "critical",
-                 subject: str | None = None) -> str | None:
+def failure_line(
+    score_date: dt.date | None, checks: list[CheckResult], severity: str = "critical", subject: str | None = None
+) -> str | None:
     """One line naming every failed check of ``severity``, or None when they all passed."""
     failed = [describe(c) for c in checks if not c.success and c.severity == severity]
     if not failed:

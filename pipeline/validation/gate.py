@@ -38,24 +38,39 @@ __all__ = ["ValidationFailed", "validate_staged_batch", "validate_training_table
 log = logging.getLogger(__name__)
 
 
-def gate_context(engine: Engine, uc: UseCase, score_date: dt.date,
-                 known_categories: dict[str, tuple[str, ...]] | None = None) -> GateContext:
+def gate_context(
+    engine: Engine, uc: UseCase, score_date: dt.date, known_categories: dict[str, tuple[str, ...]] | None = None
+) -> GateContext:
     """What the built-in checks of a date depend on: the volumes of recently published dates, and the categories
     the champion saw at training (given by the caller, who knows the champion; none before the first model)."""
     trailing = trailing_row_counts(engine, uc, score_date, uc.validation.row_count_window_days)
     return GateContext(score_date, trailing, dict(known_categories or {}))
 
 
-def record_results(engine: Engine, uc: UseCase, run_id: str, score_date: dt.date | None, suite: str,
-                   checks: list[CheckResult]) -> None:
+def record_results(
+    engine: Engine, uc: UseCase, run_id: str, score_date: dt.date | None, suite: str, checks: list[CheckResult]
+) -> None:
     """Write one ``validation_results`` row per check (its own transaction: evidence survives a rejection)."""
-    rows = [{
-        "run_id": run_id, "use_case": uc.name, "score_date": score_date, "dataset": c.dataset, "suite": suite,
-        "expectation": c.expectation, "column_name": c.column, "check_kind": c.kind, "severity": c.severity,
-        "success": c.success, "observed_value": json.dumps(c.observed_value, default=str),
-        "unexpected_count": c.unexpected_count, "element_count": c.element_count, "error": c.error,
-        "kwargs": json.dumps(c.kwargs, default=str),
-    } for c in checks]
+    rows = [
+        {
+            "run_id": run_id,
+            "use_case": uc.name,
+            "score_date": score_date,
+            "dataset": c.dataset,
+            "suite": suite,
+            "expectation": c.expectation,
+            "column_name": c.column,
+            "check_kind": c.kind,
+            "severity": c.severity,
+            "success": c.success,
+            "observed_value": json.dumps(c.observed_value, default=str),
+            "unexpected_count": c.unexpected_count,
+            "element_count": c.element_count,
+            "error": c.error,
+            "kwargs": json.dumps(c.kwargs, default=str),
+        }
+        for c in checks
+    ]
     if rows:
         with engine.begin() as conn:
             conn.execute(sa.text(load_sql("validation/insert_validation_result.sql")), rows)
@@ -70,9 +85,15 @@ def _decide(checks: list[CheckResult], subject: str) -> tuple[str, str | None, s
     return status, reason, warnings_line
 
 
-def validate_staged_batch(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str, *,
-                          rows: int | None = None,
-                          known_categories: dict[str, tuple[str, ...]] | None = None) -> Validation:
+def validate_staged_batch(
+    engine: Engine,
+    uc: UseCase,
+    score_date: dt.date,
+    run_id: str,
+    *,
+    rows: int | None = None,
+    known_categories: dict[str, tuple[str, ...]] | None = None,
+) -> Validation:
     """Run the gate on the run's staged batch (and freshness probe); raise :class:`ValidationFailed` when a
     critical check fails, after writing the evidence and a ``rejected`` ledger row. Predictions are untouched.
     ``known_categories``: per categorical column, the categories the champion saw at training.
@@ -94,13 +115,28 @@ def validate_staged_batch(engine: Engine, uc: UseCase, score_date: dt.date, run_
     status, reason, warnings_line = _decide(checks, score_date.isoformat())
     log.info("Data Docs: %s", docs / "index.html")
     if reason:
-        record_unpublished_run(engine, uc, score_date, run_id, status=REJECTED, reason=reason,
-                               rows_in=rows, validation_status="failed", timings={"validate": seconds})
+        record_unpublished_run(
+            engine,
+            uc,
+            score_date,
+            run_id,
+            status=REJECTED,
+            reason=reason,
+            rows_in=rows,
+            validation_status="failed",
+            timings={"validate": seconds},
+        )
         log.error("%s", reason)
         raise ValidationFailed(reason)
     log.info("validation %s for %s: %d checks in %.2fs", status, score_date, len(checks), seconds)
-    return Validation(status=status, evaluated=len(checks), failed=sum(not c.success for c in checks),
-                      warnings=warnings_line, seconds=seconds, data_docs=str(docs / "index.html"))
+    return Validation(
+        status=status,
+        evaluated=len(checks),
+        failed=sum(not c.success for c in checks),
+        warnings=warnings_line,
+        seconds=seconds,
+        data_docs=str(docs / "index.html"),
+    )
 
 
 def validate_training_table(engine: Engine, uc: UseCase, table: str, *, dataset: str, run_id: str) -> dict[str, Any]:
@@ -110,14 +146,28 @@ def validate_training_table(engine: Engine, uc: UseCase, table: str, *, dataset:
         raise SuiteError(f"{uc.path}: declare 'validation.training_suite' to train (the training data gate)")
     path = expectations_dir() / uc.validation.training_suite
     data = read_suite_file(path)
-    builtin = [builtin_check("row_count", uc, "expect_table_row_count_to_be_between",
-                             min_value=uc.validation.training_min_rows if dataset == "training" else 1)]
-    builtin += [builtin_check("column_exists", uc, "expect_column_to_exist", column=c)
-                for c in ("entity_id", "score_date", "label", *uc.feature_columns)]
+    builtin = [
+        builtin_check(
+            "row_count",
+            uc,
+            "expect_table_row_count_to_be_between",
+            min_value=uc.validation.training_min_rows if dataset == "training" else 1,
+        )
+    ]
+    builtin += [
+        builtin_check("column_exists", uc, "expect_column_to_exist", column=c)
+        for c in ("entity_id", "score_date", "label", *uc.feature_columns)
+    ]
     definition = make_definition(data["name"], builtin + list(data["expectations"]), {"file": str(path)})
     started = time.perf_counter()
-    checks = run_suite(engine.url.render_as_string(hide_password=False), table, definition, dataset=dataset,
-                       run_name=f"{dataset}__{run_id}", docs_dir=data_docs_dir())
+    checks = run_suite(
+        engine.url.render_as_string(hide_password=False),
+        table,
+        definition,
+        dataset=dataset,
+        run_name=f"{dataset}__{run_id}",
+        docs_dir=data_docs_dir(),
+    )
     record_results(engine, uc, run_id, None, definition["name"], checks)
     status, reason, warnings_line = _decide(checks, f"the {dataset} set of {uc.name}")
     if reason:
@@ -129,7 +179,10 @@ def failed_warnings(engine: Engine, uc: UseCase, run_id: str) -> list[dict[str, 
     """The warning-level checks a run failed (expectation, column, unexpected count), in check order."""
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.text("select expectation, column_name, unexpected_count from batchscore.validation_results "
-                    "where run_id = :r and use_case = :u and severity = 'warning' and not success order by id"),
-            {"u": uc.name, "r": run_id})
+            sa.text(
+                "select expectation, column_name, unexpected_count from batchscore.validation_results "
+                "where run_id = :r and use_case = :u and severity = 'warning' and not success order by id"
+            ),
+            {"u": uc.name, "r": run_id},
+        )
         return [dict(r._mapping) for r in rows]

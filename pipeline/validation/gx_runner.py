@@ -59,8 +59,7 @@ def _exception_message(info: dict[str, Any] | None) -> str | None:
         return None
     if "raised_exception" in info:
         return info.get("exception_message") if info.get("raised_exception") else None
-    messages = [v.get("exception_message") for v in info.values()
-                if isinstance(v, dict) and v.get("raised_exception")]
+    messages = [v.get("exception_message") for v in info.values() if isinstance(v, dict) and v.get("raised_exception")]
     return "; ".join(dict.fromkeys(m for m in messages if m)) or None
 
 
@@ -106,24 +105,36 @@ def _gx_context(docs_dir: Path | None) -> Any:
         prune_docs_store()
         config = DataContextConfig(
             store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-            data_docs_sites={"batchscore": {
-                "class_name": "SiteBuilder",
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-            }},
+            data_docs_sites={
+                "batchscore": {
+                    "class_name": "SiteBuilder",
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                }
+            },
         )
         config.stores[config.validation_results_store_name] = {
             "class_name": "ValidationResultsStore",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                              "base_directory": str(load_settings().home / "gx" / "uncommitted" / "validations")},
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(load_settings().home / "gx" / "uncommitted" / "validations"),
+            },
         }
         context = gx.get_context(mode="ephemeral", project_config=config)
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     return context
 
 
-def run_suite(url: str, table: str, definition: dict[str, Any], *, dataset: str = "batch",
-              run_name: str | None = None, docs_dir: Path | None = None, examples: int = 0) -> list[CheckResult]:
+def run_suite(
+    url: str,
+    table: str,
+    definition: dict[str, Any],
+    *,
+    dataset: str = "batch",
+    run_name: str | None = None,
+    docs_dir: Path | None = None,
+    examples: int = 0,
+) -> list[CheckResult]:
     """Validate ``STAGING_SCHEMA.table`` against a suite definition inside Postgres; results in suite order.
 
     A fresh ephemeral GX context per call keeps contexts out of each other's threads. With ``docs_dir``
@@ -161,10 +172,14 @@ def run_suite(url: str, table: str, definition: dict[str, Any], *, dataset: str 
         validation = context.validation_definitions.add(
             gx.ValidationDefinition(name=f"{definition['name']}_{dataset}", data=batch_definition, suite=suite)
         )
-        checkpoint = context.checkpoints.add(gx.Checkpoint(
-            name=f"batchscore_{dataset}", validation_definitions=[validation], actions=actions,
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": examples},
-        ))
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=f"batchscore_{dataset}",
+                validation_definitions=[validation],
+                actions=actions,
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": examples},
+            )
+        )
         outcome = checkpoint.run(run_id=RunIdentifier(run_name=run_name or dataset))
         [result] = list(outcome.run_results.values())
     finally:
@@ -179,25 +194,31 @@ def run_suite(url: str, table: str, definition: dict[str, Any], *, dataset: str 
         details = item.result or {}
         kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
         meta = config.meta or {}
-        checks.append((meta.get("position", 0), CheckResult(
-            expectation=config.type,
-            column=kwargs.get("column"),
-            severity=config.severity.value if hasattr(config.severity, "value") else str(config.severity),
-            success=bool(item.success),
-            kind=meta.get("kind"),
-            observed_value=details.get("observed_value"),
-            unexpected_count=details.get("unexpected_count"),
-            element_count=details.get("element_count"),
-            partial_unexpected=list(details.get("partial_unexpected_list") or [])[:5],
-            error=_exception_message(item.exception_info),
-            kwargs=kwargs,
-            dataset=dataset,
-        )))
+        checks.append(
+            (
+                meta.get("position", 0),
+                CheckResult(
+                    expectation=config.type,
+                    column=kwargs.get("column"),
+                    severity=config.severity.value if hasattr(config.severity, "value") else str(config.severity),
+                    success=bool(item.success),
+                    kind=meta.get("kind"),
+                    observed_value=details.get("observed_value"),
+                    unexpected_count=details.get("unexpected_count"),
+                    element_count=details.get("element_count"),
+                    partial_unexpected=list(details.get("partial_unexpected_list") or [])[:5],
+                    error=_exception_message(item.exception_info),
+                    kwargs=kwargs,
+                    dataset=dataset,
+                ),
+            )
+        )
     return [check for _, check in sorted(checks, key=lambda pair: pair[0])]
 
 
-def with_examples(url: str, table: str, definition: dict[str, Any], checks: list[CheckResult],
-                  dataset: str) -> list[CheckResult]:
+def with_examples(
+    url: str, table: str, definition: dict[str, Any], checks: list[CheckResult], dataset: str
+) -> list[CheckResult]:
     """Fetch a few unexpected values for the failed row-level checks (for the failure line), in one more pass
     over those checks only."""
     import dataclasses
@@ -205,8 +226,9 @@ def with_examples(url: str, table: str, definition: dict[str, Any], checks: list
     failed = [i for i, c in enumerate(checks) if not c.success and c.unexpected_count and not c.error]
     if not failed:
         return checks
-    subset = make_definition(f"{definition['name']}_examples",
-                             [definition["expectations"][i] for i in failed], definition.get("meta", {}))
+    subset = make_definition(
+        f"{definition['name']}_examples", [definition["expectations"][i] for i in failed], definition.get("meta", {})
+    )
     details = run_suite(url, table, subset, dataset=dataset, examples=5)
     merged = list(checks)
     for i, detail in zip(failed, details, strict=True):

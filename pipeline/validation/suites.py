@@ -51,5 +51,8 @@ def suite_definition(uc: UseCase, ctx: GateContext, suite_file: str | None = Non
     """The batch suite: built-in checks for ``ctx`` plus the use case's suite file."""
     path = expectations_dir() / (suite_file or uc.validation.suite)
     data = read_suite_file(path)
-    return make_definition(data["name"], builtin_expectations(uc, ctx) + list(data["expectations"]),
-                           {**data.get("meta", {}), "file": str(path)})
+    return make_definition(
+        data["name"],
+        builtin_expectations(uc, ctx) + list(data["expectations"]),
+        {**data.get("meta", {}), "file": str(path)},
+    )

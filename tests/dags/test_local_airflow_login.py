@@ -42,4 +42,5 @@ def test_the_local_api_answers_401_without_a_token_and_serves_with_the_admin_log
     stored = tmp_path / "simple_auth_manager_passwords.json"
     assert json.loads(stored.read_text()) == {"admin": password} and oct(stored.stat().st_mode)[-3:] == "600"
     assert "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS" not in os.environ or (
-        os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] == "False")
+        os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] == "False"
+    )

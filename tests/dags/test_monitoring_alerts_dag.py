@@ -35,10 +35,18 @@ def webhook(monkeypatch):
     server = HTTPServer(("127.0.0.1", 0), Recorder)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    monkeypatch.setenv("AIRFLOW_CONN_BATCHSCORE_ALERTS", json.dumps({
-        "conn_type": "http", "host": "127.0.0.1", "port": server.server_port, "password": TOKEN,
-        "extra": {"endpoint": "alerts/batchscore"},
-    }))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BATCHSCORE_ALERTS",
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": "127.0.0.1",
+                "port": server.server_port,
+                "password": TOKEN,
+                "extra": {"endpoint": "alerts/batchscore"},
+            }
+        ),
+    )
     yield Recorder.received
     server.shutdown()
 

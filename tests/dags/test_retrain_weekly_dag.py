@@ -35,7 +35,7 @@ def _write_usecase(tmp: Path, hyperparameters: dict) -> Path:
         if line.startswith("name = ") and i < 5:  # the top-level name only, not [target] name
             continue
         for key in ("batch", "features", "labels", "freshness"):
-            if line.startswith(f"{key} = \"usecases/"):
+            if line.startswith(f'{key} = "usecases/'):
                 line = f'{key} = "{sql / raw["sql" if key != "freshness" else "validation"][key]}"'
         line = line.replace('predictions_table = "predictions"', f'predictions_table = "{USE_CASE}_predictions"')
         line = line.replace('shadow_table = "shadow_predictions"', f'shadow_table = "{USE_CASE}_shadow"')
@@ -43,8 +43,9 @@ def _write_usecase(tmp: Path, hyperparameters: dict) -> Path:
         lines.append(line)
     body = "\n".join(lines)
     params = "\n".join(f"{k} = {v}" for k, v in hyperparameters.items())
-    body = body.replace(body[body.index("[model.hyperparameters]"):body.index("[training]")],
-                        f"[model.hyperparameters]\n{params}\n\n")
+    body = body.replace(
+        body[body.index("[model.hyperparameters]") : body.index("[training]")], f"[model.hyperparameters]\n{params}\n\n"
+    )
     path = tmp / f"{USE_CASE}_{abs(hash(params))}.toml"
     path.write_text(body)
     parse_usecase(tomllib.loads(body), path)  # fail here, not in the DAG, when the copy is wrong
@@ -57,8 +58,12 @@ WEAK = {"max_iter": 2, "learning_rate": 0.05, "max_leaf_nodes": 2, "min_samples_
 
 def _decisions(engine):
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(sa.text(
-            "select * from batchscore.promotion_decisions where use_case = :u order by id"), {"u": USE_CASE})]
+        return [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.text("select * from batchscore.promotion_decisions where use_case = :u order by id"), {"u": USE_CASE}
+            )
+        ]
 
 
 def _champion_events() -> int:
@@ -67,8 +72,12 @@ def _champion_events() -> int:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        return session.scalar(sa.select(sa.func.count()).select_from(AssetEvent).join(
-            AssetModel, AssetEvent.asset_id == AssetModel.id).where(AssetModel.uri.like("model://champion%")))
+        return session.scalar(
+            sa.select(sa.func.count())
+            .select_from(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.uri.like("model://champion%"))
+        )
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +87,15 @@ def weak_champion(source, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("usecases")
     weak_path = _write_usecase(tmp, WEAK)
-    uc = with_overrides(load_usecase(str(weak_path)), {
-        "training.train_from": dt.date(2013, 4, 1), "training.train_to": dt.date(2013, 4, 30),
-        "training.holdout_from": dt.date(2013, 5, 1), "training.holdout_to": dt.date(2013, 5, 14)})
+    uc = with_overrides(
+        load_usecase(str(weak_path)),
+        {
+            "training.train_from": dt.date(2013, 4, 1),
+            "training.train_to": dt.date(2013, 4, 30),
+            "training.holdout_from": dt.date(2013, 5, 1),
+            "training.holdout_to": dt.date(2013, 5, 14),
+        },
+    )
     mv = train_and_register(source, uc, created_by="tests")
     assert mv.status == "champion"
     return {"version": mv.version, "weak": weak_path, "strong": _write_usecase(tmp, STRONG)}
@@ -104,12 +119,13 @@ def test_labels_known_after_the_cutoff_never_enter_training(source, weak_champio
     tables = training_tables(USE_CASE, "pit-test")
     try:
         with source.connect() as conn:
-            per_day = dict(conn.execute(sa.text(
-                f"select score_date, count(*) from {tables['holdout'][0]} group by 1")).all())
+            per_day = dict(
+                conn.execute(sa.text(f"select score_date, count(*) from {tables['holdout'][0]} group by 1")).all()
+            )
     finally:
         TrainingSets(source, load_usecase(str(leaky)), "pit-test").drop()
     day_before = CUTOFF - dt.timedelta(days=2)
-    assert per_day[day_before] == flights_on(source, day_before)          # known at the cut-off: in
+    assert per_day[day_before] == flights_on(source, day_before)  # known at the cut-off: in
     assert CUTOFF - dt.timedelta(days=1) not in per_day and CUTOFF not in per_day  # known later: out
 
 
@@ -132,8 +148,10 @@ def test_retrain_promotes_a_better_challenger_then_rejects_a_worse_one(source, w
     assert not second["promoted"] and second["improvement"] < 0
     assert get_champion(source, USE_CASE).version == promoted
     with source.connect() as conn:
-        status = conn.execute(sa.text("select status from batchscore.model_versions where use_case = :u "
-                                      "and version = :v"), {"u": USE_CASE, "v": second["challenger_version"]}).scalar()
+        status = conn.execute(
+            sa.text("select status from batchscore.model_versions where use_case = :u and version = :v"),
+            {"u": USE_CASE, "v": second["challenger_version"]},
+        ).scalar()
     assert status == "rejected"
     assert _champion_events() == events_before + 1  # a skipped promotion emits no event
     assert all(d["reason"].strip() for d in _decisions(source))
@@ -144,12 +162,23 @@ def test_retrain_promotes_a_better_challenger_then_rejects_a_worse_one(source, w
     day = dt.date(2013, 6, 5)
     tasks.run_night(day.isoformat(), "shadow-test", str(weak_champion["weak"]))
     with source.connect() as conn:
-        shadow = conn.execute(sa.text(f"select model_version, count(*) from batchscore.{USE_CASE}_shadow "
-                                      "where score_date = :d group by 1"), {"d": day}).all()
-        live = conn.execute(sa.text(f"select model_version, count(*) from batchscore.{USE_CASE}_predictions "
-                                    "where score_date = :d group by 1"), {"d": day}).all()
-        created_by = conn.execute(sa.text("select created_by from batchscore.model_versions where use_case = :u "
-                                          "and version = :v"), {"u": USE_CASE, "v": promoted}).scalar()
+        shadow = conn.execute(
+            sa.text(
+                f"select model_version, count(*) from batchscore.{USE_CASE}_shadow where score_date = :d group by 1"
+            ),
+            {"d": day},
+        ).all()
+        live = conn.execute(
+            sa.text(
+                f"select model_version, count(*) from batchscore.{USE_CASE}_predictions "
+                "where score_date = :d group by 1"
+            ),
+            {"d": day},
+        ).all()
+        created_by = conn.execute(
+            sa.text("select created_by from batchscore.model_versions where use_case = :u and version = :v"),
+            {"u": USE_CASE, "v": promoted},
+        ).scalar()
     assert [tuple(r) for r in shadow] == [(second["challenger_version"], flights_on(source, day))]
     assert [tuple(r) for r in live] == [(promoted, flights_on(source, day))]
     assert created_by == f"manual:{better.run_id}"
@@ -157,15 +186,18 @@ def test_retrain_promotes_a_better_challenger_then_rejects_a_worse_one(source, w
 
 def test_a_dry_run_decides_and_records_but_changes_nothing(source, weak_champion):
     before = get_champion(source, USE_CASE).version
-    text = tasks.run_retrain(CUTOFF.isoformat(), "dry-run-test", dry_run=True, force=True,
-                               usecase=str(weak_champion["strong"]))
+    text = tasks.run_retrain(
+        CUTOFF.isoformat(), "dry-run-test", dry_run=True, force=True, usecase=str(weak_champion["strong"])
+    )
     last = _decisions(source)[-1]
     assert last["dry_run"] and not last["promoted"] and last["reason"].startswith("dry run, nothing changed")
     assert get_champion(source, USE_CASE).version == before
     assert "dry run, nothing changed" in text
     with source.connect() as conn:
-        status = conn.execute(sa.text("select status from batchscore.model_versions where use_case = :u "
-                                      "and version = :v"), {"u": USE_CASE, "v": last["challenger_version"]}).scalar()
+        status = conn.execute(
+            sa.text("select status from batchscore.model_versions where use_case = :u and version = :v"),
+            {"u": USE_CASE, "v": last["challenger_version"]},
+        ).scalar()
     assert status == "candidate"
 
 
@@ -180,8 +212,14 @@ def test_rollback_restores_the_former_champion_and_rescores(source, weak_champio
     count, _, _ = predictions_fingerprint(source, day, f"batchscore.{USE_CASE}_predictions")
     assert count == flights_on(source, day)
     with source.connect() as conn:
-        versions = conn.execute(sa.text(f"select distinct model_version from batchscore.{USE_CASE}_predictions "
-                                        "where score_date = :d"), {"d": day}).scalars().all()
+        versions = (
+            conn.execute(
+                sa.text(f"select distinct model_version from batchscore.{USE_CASE}_predictions where score_date = :d"),
+                {"d": day},
+            )
+            .scalars()
+            .all()
+        )
     assert versions == [weak_champion["version"]]
 
     events_before = _champion_events()  # and back again, from the Airflow UI's DAG
@@ -200,16 +238,28 @@ def test_rollback_params_reject_injection_strings(source):
 
 def test_two_promotions_at_once_leave_exactly_one_champion(source, weak_champion):
     with source.connect() as conn:
-        candidates = conn.execute(sa.text(
-            "select version from batchscore.model_versions where use_case = :u and status <> 'champion' "
-            "order by version limit 2"), {"u": USE_CASE}).scalars().all()
+        candidates = (
+            conn.execute(
+                sa.text(
+                    "select version from batchscore.model_versions where use_case = :u and status <> 'champion' "
+                    "order by version limit 2"
+                ),
+                {"u": USE_CASE},
+            )
+            .scalars()
+            .all()
+        )
     assert len(candidates) == 2
     errors: list[Exception] = []
 
     def promote(version):
         try:
-            promote_version(source, USE_CASE, version, {"actor": "tests", "run_id": f"race-{version}",
-                                                        "reason": "tests: concurrent promotion"})
+            promote_version(
+                source,
+                USE_CASE,
+                version,
+                {"actor": "tests", "run_id": f"race-{version}", "reason": "tests: concurrent promotion"},
+            )
         except Exception as exc:  # any error in a thread must fail the test, not vanish with the thread
             errors.append(exc)
 
@@ -219,7 +269,13 @@ def test_two_promotions_at_once_leave_exactly_one_champion(source, weak_champion
     for t in threads:
         t.join()
     with source.connect() as conn:
-        champions = conn.execute(sa.text("select version from batchscore.model_versions where use_case = :u "
-                                         "and status = 'champion'"), {"u": USE_CASE}).scalars().all()
+        champions = (
+            conn.execute(
+                sa.text("select version from batchscore.model_versions where use_case = :u and status = 'champion'"),
+                {"u": USE_CASE},
+            )
+            .scalars()
+            .all()
+        )
     assert len(champions) == 1 and champions[0] in candidates
     assert not errors

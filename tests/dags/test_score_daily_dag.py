@@ -32,20 +32,28 @@ def test_dag_folder_imports_without_errors():
 
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in (project_root() / "dags").glob("*.py")))
 def test_dag_files_import_nothing_heavy_at_top_level(dag_file):
-    code = (
-        "import runpy, sys; runpy.run_path(sys.argv[1]); "
-        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    code = f"import runpy, sys; runpy.run_path(sys.argv[1]); print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(project_root() / "dags" / dag_file)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    out = subprocess.run([sys.executable, "-c", code, str(project_root() / "dags" / dag_file)],
-                         capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
 
 def test_retrain_weekly_is_wired_and_scheduled_weekly():
     dag = airflow_local.load_dag("retrain_weekly")
     assert dag.timetable.expression == "0 3 * * 0" and dag.catchup is False and dag.max_active_runs == 1
-    order = ["build_training_set", "validate_training_set", "train_challenger", "evaluate", "decide", "promote",
-             "report"]
+    order = [
+        "build_training_set",
+        "validate_training_set",
+        "train_challenger",
+        "evaluate",
+        "decide",
+        "promote",
+        "report",
+    ]
     for upstream, downstream in zip(order, order[1:], strict=False):
         assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
     assert [o.uri for o in dag.get_task("promote").outlets] == ["model://champion/"]
@@ -53,16 +61,32 @@ def test_retrain_weekly_is_wired_and_scheduled_weekly():
 
 
 def test_tasks_are_chained_extract_validate_features_score_publish_monitor_report(dag):
-    assert set(dag.task_ids) == {"extract", "validate", "build_features", "measure_drift", "plan_shards", "score",
-                                 "shadow_score", "publish", "monitor", "refresh_report"}
+    assert set(dag.task_ids) == {
+        "extract",
+        "validate",
+        "build_features",
+        "measure_drift",
+        "plan_shards",
+        "score",
+        "shadow_score",
+        "publish",
+        "monitor",
+        "refresh_report",
+    }
     downstream = {t: set(dag.get_task(t).downstream_task_ids) for t in dag.task_ids}
     assert downstream["extract"] >= {"validate"}
     assert "build_features" in downstream["validate"]
     assert {"plan_shards", "shadow_score", "measure_drift"} <= downstream["build_features"]
     assert downstream["plan_shards"] == {"score"}
     assert downstream["score"] == {"publish"} and downstream["measure_drift"] == {"publish"}
-    assert set(dag.get_task("publish").upstream_task_ids) == {"extract", "validate", "build_features", "score",
-                                                               "shadow_score", "measure_drift"}
+    assert set(dag.get_task("publish").upstream_task_ids) == {
+        "extract",
+        "validate",
+        "build_features",
+        "score",
+        "shadow_score",
+        "measure_drift",
+    }
     assert dag.get_task("score").is_mapped  # one task instance per shard
     score = dag.get_task("score")  # queued before measure_drift and shadow_score, which must not hold a shard back
     assert score.priority_weight > dag.get_task("measure_drift").priority_weight
@@ -120,8 +144,9 @@ def test_dag_rerun_of_a_date_replaces_without_duplicates(champion, source):
 def test_dag_run_for_a_date_without_data_fails_at_validate_and_publishes_nothing(champion, source):
     outcome = airflow_local.run_dag("score_daily", dt.date(2014, 3, 1))
     assert outcome.state == "failed" and outcome.failed_tasks == ["validate"]
-    assert outcome.reason == ("validation failed for 2014-03-01: batch is empty (0 rows); "
-                              "source data ends 61 day(s) before the score date")
+    assert outcome.reason == (
+        "validation failed for 2014-03-01: batch is empty (0 rows); source data ends 61 day(s) before the score date"
+    )
     assert predictions_fingerprint(source, dt.date(2014, 3, 1))[0] == 0
     assert [r["status"] for r in ledger(source, outcome.run_id)] == ["rejected"]
 
@@ -132,8 +157,10 @@ def test_a_malformed_date_in_run_conf_fails_before_any_task(dag, champion, sourc
     with source.connect() as conn:
         runs_before = conn.execute(sa.text("select count(*) from batchscore.scoring_runs")).scalar()
     with pytest.raises(ParamValidationError, match="score_date"):
-        dag.test(logical_date=dt.datetime(2013, 7, 1, 22, tzinfo=dt.UTC),
-                 run_conf={**airflow_local.param_defaults("score_daily"), "score_date": "2013-13-45"})
+        dag.test(
+            logical_date=dt.datetime(2013, 7, 1, 22, tzinfo=dt.UTC),
+            run_conf={**airflow_local.param_defaults("score_daily"), "score_date": "2013-13-45"},
+        )
     with source.connect() as conn:
         assert conn.execute(sa.text("select count(*) from batchscore.scoring_runs")).scalar() == runs_before
 

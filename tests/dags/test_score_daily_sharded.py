@@ -17,8 +17,11 @@ def _score_instances(run_id: str) -> list[tuple[int, str]]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows = session.execute(sa.select(TaskInstance.map_index, TaskInstance.state).where(
-            TaskInstance.run_id == run_id, TaskInstance.dag_id == "score_daily", TaskInstance.task_id == "score"))
+        rows = session.execute(
+            sa.select(TaskInstance.map_index, TaskInstance.state).where(
+                TaskInstance.run_id == run_id, TaskInstance.dag_id == "score_daily", TaskInstance.task_id == "score"
+            )
+        )
         return sorted((m, str(getattr(s, "value", s))) for m, s in rows)
 
 

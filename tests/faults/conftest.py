@@ -19,9 +19,15 @@ def start_scoring_process(day: str, run_id: str, log_path) -> subprocess.Popen:
     or an Airflow worker would run it; it inherits the session's database URL and model store."""
     code = "import sys; from pipeline.cli import main; sys.exit(main(sys.argv[1:]))"
     log = open(log_path, "wb")  # noqa: SIM115 (closed when the process is reaped)
-    proc = subprocess.Popen([sys.executable, "-c", code, "score", "--date", day, "--run-id", run_id],
-                            cwd=project_root(), env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "score", "--date", day, "--run-id", run_id],
+        cwd=project_root(),
+        env=dict(os.environ),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     proc.log_file = log  # type: ignore[attr-defined]
     return proc
 
@@ -45,16 +51,20 @@ def wait_for(what: str, probe: Callable[[], object], timeout: float = 90, procs:
             return value
         for p in procs:
             if p.poll() is not None:
-                raise AssertionError(f"process exited ({p.returncode}) while waiting for {what}: "
-                                     f"{Path(p.log_file.name).read_text()[-3000:]}")
+                raise AssertionError(
+                    f"process exited ({p.returncode}) while waiting for {what}: "
+                    f"{Path(p.log_file.name).read_text()[-3000:]}"
+                )
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def backends_waiting_on(engine, locktype: str, query_like: str | None = None) -> list[int]:
     """Pids of this database's backends waiting for a lock of ``locktype`` (e.g. relation, advisory)."""
-    sql = ("select a.pid from pg_locks l join pg_stat_activity a on a.pid = l.pid "
-           "where not l.granted and l.locktype = :t and a.datname = current_database()")
+    sql = (
+        "select a.pid from pg_locks l join pg_stat_activity a on a.pid = l.pid "
+        "where not l.granted and l.locktype = :t and a.datname = current_database()"
+    )
     params: dict = {"t": locktype}
     if query_like:
         sql += " and a.query ilike :q"
@@ -70,6 +80,7 @@ def backend_alive(engine, pid: int) -> bool:
 
 def staging_leftovers(engine, day) -> int:
     with engine.connect() as conn:
-        return conn.execute(sa.text(
-            "select count(*) from pg_tables where schemaname = 'batchscore_staging' and tablename like :p"
-        ), {"p": f"%{day:%Y%m%d}%"}).scalar_one()
+        return conn.execute(
+            sa.text("select count(*) from pg_tables where schemaname = 'batchscore_staging' and tablename like :p"),
+            {"p": f"%{day:%Y%m%d}%"},
+        ).scalar_one()

@@ -24,8 +24,11 @@ def test_two_runs_of_one_date_serialise_on_the_lock_and_leave_one_consistent_res
     holder.execute(sa.text("select pg_advisory_lock(:k, hashtext(:key))"), key)
     procs = [start_scoring_process(DAY.isoformat(), f"fault-concurrent-{n}", tmp_path / f"{n}.log") for n in "ab"]
     try:
-        waiting = wait_for("both runs to wait on the date's advisory lock",
-                           lambda: len(backends_waiting_on(source, "advisory")) == 2, procs=tuple(procs))
+        waiting = wait_for(
+            "both runs to wait on the date's advisory lock",
+            lambda: len(backends_waiting_on(source, "advisory")) == 2,
+            procs=tuple(procs),
+        )
         assert waiting
         assert predictions_fingerprint(source, DAY) == reference  # neither has published anything yet
         holder.execute(sa.text("select pg_advisory_unlock(:k, hashtext(:key))"), key)
@@ -45,9 +48,10 @@ def test_two_runs_of_one_date_serialise_on_the_lock_and_leave_one_consistent_res
     after = predictions_fingerprint(source, DAY)
     assert after == (expected, reference[1], last["run_id"])  # exact count, same checksum, one run's rows only
     with source.connect() as conn:
-        dupes = conn.execute(sa.text(
-            "select count(*) - count(distinct entity_id) from batchscore.predictions where score_date = :d"),
-            {"d": DAY}).scalar()
+        dupes = conn.execute(
+            sa.text("select count(*) - count(distinct entity_id) from batchscore.predictions where score_date = :d"),
+            {"d": DAY},
+        ).scalar()
     assert dupes == 0
     assert staging_leftovers(source, DAY) == 0
     print(f"fault report: reference={reference} after={after}")

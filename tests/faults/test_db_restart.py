@@ -52,8 +52,7 @@ def restart(pgdata) -> None:
     import_pgserver(pgdata)
     from pgserver._commands import pg_ctl
 
-    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pgdata, user="pgserver" if os.geteuid() == 0 else None,
-           timeout=60)
+    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pgdata, user="pgserver" if os.geteuid() == 0 else None, timeout=60)
 
 
 def test_a_database_restart_mid_publish_is_retried_and_publishes_exactly_once(own_server):
@@ -74,8 +73,11 @@ def test_a_database_restart_mid_publish_is_retried_and_publishes_exactly_once(ow
 
     def restart_when_publish_is_mid_transaction() -> None:
         try:
-            seen["waiting"] = wait_for("publish to block on the ledger insert", lambda: backends_waiting_on(
-                engine, "relation", "%insert into batchscore.scoring_runs%"), timeout=180)
+            seen["waiting"] = wait_for(
+                "publish to block on the ledger insert",
+                lambda: backends_waiting_on(engine, "relation", "%insert into batchscore.scoring_runs%"),
+                timeout=180,
+            )
             seen["mid_publish"] = predictions_fingerprint(engine, DAY)
             restart(pgdata)
             seen["restarted"] = True
@@ -85,8 +87,10 @@ def test_a_database_restart_mid_publish_is_retried_and_publishes_exactly_once(ow
     restarter = threading.Thread(target=restart_when_publish_is_mid_transaction, daemon=True)
     restarter.start()
     try:
-        run = dag.test(logical_date=dt.datetime.combine(DAY, dt.time(0), tzinfo=dt.UTC) - timedelta(hours=2),
-                       run_conf={**airflow_local.param_defaults("score_daily"), "score_date": DAY.isoformat()})
+        run = dag.test(
+            logical_date=dt.datetime.combine(DAY, dt.time(0), tzinfo=dt.UTC) - timedelta(hours=2),
+            run_conf={**airflow_local.param_defaults("score_daily"), "score_date": DAY.isoformat()},
+        )
     finally:
         restarter.join(60)
         holder.invalidate()

@@ -24,9 +24,15 @@ DAY = dt.date(2013, 9, 2)
 def holds_ledger_row(engine, pid: int) -> bool:
     """Whether backend ``pid`` has inserted a ledger row in its open transaction."""
     with engine.connect() as conn:
-        return bool(conn.execute(sa.text(
-            "select count(*) from pg_locks where pid = :p and granted and mode = 'RowExclusiveLock' "
-            "and relation = 'batchscore.scoring_runs'::regclass"), {"p": pid}).scalar())
+        return bool(
+            conn.execute(
+                sa.text(
+                    "select count(*) from pg_locks where pid = :p and granted and mode = 'RowExclusiveLock' "
+                    "and relation = 'batchscore.scoring_runs'::regclass"
+                ),
+                {"p": pid},
+            ).scalar()
+        )
 
 
 def test_sigkill_in_the_middle_of_publish_leaves_the_old_date_and_a_rerun_completes(champion, source, tmp_path):
@@ -43,9 +49,13 @@ def test_sigkill_in_the_middle_of_publish_leaves_the_old_date_and_a_rerun_comple
     try:
         # publish retries the swap every few seconds (each try waits at most 2 s for the table): catch a try
         # that waits to detach with its ledger row already inserted, in one look at the lock table
-        [pid] = wait_for("publish to block on the partition swap, its ledger row written", lambda: [
-            p for p in backends_waiting_on(source, "relation", "%detach partition%") if holds_ledger_row(source, p)
-        ], procs=(proc,))
+        [pid] = wait_for(
+            "publish to block on the partition swap, its ledger row written",
+            lambda: [
+                p for p in backends_waiting_on(source, "relation", "%detach partition%") if holds_ledger_row(source, p)
+            ],
+            procs=(proc,),
+        )
         assert predictions_fingerprint(holder, DAY) == before  # ... and the reader still sees the old date
         os.killpg(proc.pid, signal.SIGKILL)
         assert reap(proc) == -signal.SIGKILL

@@ -23,15 +23,24 @@ def test_a_stage_failing_on_an_unreachable_database_never_shows_the_password(sta
     from pipeline.db.engine import dispose_engines
 
     monkeypatch.setenv("BATCHSCORE_DATABASE_URL", f"postgresql://writer:{PASSWORD}@127.0.0.1:{_closed_port()}/x")
-    batch = {"usecase_ref": "flight_cancellation", "score_date": "2013-09-12", "run_id": "secret-test", "rows": 1,
-             "seconds": 0.1, "started_at": dt.datetime.now(dt.UTC).isoformat()}
+    batch = {
+        "usecase_ref": "flight_cancellation",
+        "score_date": "2013-09-12",
+        "run_id": "secret-test",
+        "rows": 1,
+        "seconds": 0.1,
+        "started_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
     calls = {
         "extract": lambda: tasks.extract("2013-09-12", "secret-test"),
         "validate": lambda: tasks.validate(batch),
         "score": lambda: tasks.score(batch),
-        "publish": lambda: tasks.publish(batch, {"seconds": 0, "status": "passed"}, {"seconds": 0},
-                                          {"seconds": 0, "model_version": "v1", "model_sha256": "0" * 64,
-                                           "threshold": 0.5, "rows": 1}),
+        "publish": lambda: tasks.publish(
+            batch,
+            {"seconds": 0, "status": "passed"},
+            {"seconds": 0},
+            {"seconds": 0, "model_version": "v1", "model_sha256": "0" * 64, "threshold": 0.5, "rows": 1},
+        ),
         "record_failure": lambda: tasks.record_failure("2013-09-12", "secret-test", "boom"),
     }
     caplog.set_level(logging.DEBUG)

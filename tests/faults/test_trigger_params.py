@@ -13,7 +13,7 @@ INJECTIONS = (
     "2013-07-01'; drop table batchscore.predictions; --",
     "' or '1'='1",
     "v1; delete from batchscore.model_versions",
-    "2013-07-01\"); select pg_sleep(10); --",
+    '2013-07-01"); select pg_sleep(10); --',
     "$$; truncate batchscore.scoring_runs; $$",
 )
 MALFORMED_DATES = ("2013-13-45", "2013-02-30", "13-07-01", "20130701", "tomorrow", "")
@@ -38,12 +38,19 @@ def _state(engine) -> tuple:
     with engine.begin() as conn:  # the table may not exist yet in a fresh test database (it comes with a publish)
         ensure_predictions_table(conn, load_usecase("flight_cancellation"))
     with engine.connect() as conn:
-        return tuple(conn.execute(sa.text(
-            "select (select count(*) from batchscore.scoring_runs), (select count(*) from batchscore.predictions), "
-            "(select count(*) from batchscore.promotion_decisions), "
-            "(select string_agg(version || ':' || status, ',' order by version) from batchscore.model_versions), "
-            "(select count(*) from batchscore.validation_results), "
-            "(select count(*) from pg_tables where schemaname = 'batchscore_staging')")).one())
+        return tuple(
+            conn.execute(
+                sa.text(
+                    "select (select count(*) from batchscore.scoring_runs), "
+                    "(select count(*) from batchscore.predictions), "
+                    "(select count(*) from batchscore.promotion_decisions), "
+                    "(select string_agg(version || ':' || status, ',' order by version) "
+                    "from batchscore.model_versions), "
+                    "(select count(*) from batchscore.validation_results), "
+                    "(select count(*) from pg_tables where schemaname = 'batchscore_staging')"
+                )
+            ).one()
+        )
 
 
 @pytest.mark.parametrize(("dag_id", "conf"), CASES, ids=[f"{d}-{i}" for i, (d, _) in enumerate(CASES)])
@@ -57,8 +64,10 @@ def test_a_bad_trigger_param_is_rejected_before_any_task_runs(champion, source, 
         params.update({**airflow_local.param_defaults(dag_id), **conf})
         params.validate()
     with pytest.raises(ParamValidationError):  # a run with that conf never starts a task
-        dag.test(logical_date=dt.datetime(2013, 9, 1, 22, tzinfo=dt.UTC),
-                 run_conf={**airflow_local.param_defaults(dag_id), **conf})
+        dag.test(
+            logical_date=dt.datetime(2013, 9, 1, 22, tzinfo=dt.UTC),
+            run_conf={**airflow_local.param_defaults(dag_id), **conf},
+        )
     assert _state(source) == before
 
 

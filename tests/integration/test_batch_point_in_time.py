@@ -69,7 +69,8 @@ def test_training_set_only_takes_labels_known_at_the_cutoff(source, usecase):
     known_at = dt.datetime(2013, 7, 10, 5, 0, tzinfo=dt.UTC)
     with source.connect() as conn:
         frame = pd.read_sql(
-            sa.text(training_query(usecase)), conn,
+            sa.text(training_query(usecase)),
+            conn,
             params={"date_from": dt.date(2013, 7, 8), "date_to": dt.date(2013, 7, 9), "known_at": known_at},
         )
     assert set(frame["score_date"]) == {dt.date(2013, 7, 8)}

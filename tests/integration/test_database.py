@@ -31,10 +31,23 @@ def test_a_migration_edited_after_it_was_applied_is_refused(engine):
 
 def test_the_database_allows_only_one_champion_per_use_case(engine):
     row = dict(
-        use_case="uc_one_champion", created_by="t", train_from="2013-01-01", train_to="2013-01-02",
-        holdout_from="2013-01-03", holdout_to="2013-01-04", train_rows=1, holdout_rows=1, features="{}",
-        hyperparameters="{}", holdout_metrics="{}", threshold=0.5, artifact_path="x", artifact_sha256="0" * 64,
-        sklearn_version="1", python_version="3", code_version="0",
+        use_case="uc_one_champion",
+        created_by="t",
+        train_from="2013-01-01",
+        train_to="2013-01-02",
+        holdout_from="2013-01-03",
+        holdout_to="2013-01-04",
+        train_rows=1,
+        holdout_rows=1,
+        features="{}",
+        hyperparameters="{}",
+        holdout_metrics="{}",
+        threshold=0.5,
+        artifact_path="x",
+        artifact_sha256="0" * 64,
+        sklearn_version="1",
+        python_version="3",
+        code_version="0",
     )
     insert = sa.text(
         "insert into batchscore.model_versions (use_case, version, status, created_by, train_from, train_to, "
@@ -59,3 +72,19 @@ def test_a_failing_script_raises_what_conn_execute_would_with_the_driver_error_i
     assert "no_such_table_here" in str(failed.value)
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         run_script(conn, "create temporary table t (k int primary key); insert into t values (1), (1)")
+
+
+def test_advisory_locks_taken_out_of_order_are_refused_and_the_order_resets_per_transaction(engine):
+    from pipeline.db.locks import Lock, LockOrderError, advisory_lock
+
+    with engine.begin() as conn:
+        advisory_lock(conn, Lock.BI_VIEWS)
+        advisory_lock(conn, Lock.PREDICTIONS_TABLE, "some_case")  # in order
+        with pytest.raises(LockOrderError, match="BI_VIEWS requested after PREDICTIONS_TABLE"):
+            advisory_lock(conn, Lock.BI_VIEWS)
+    with engine.begin() as conn:  # a new transaction holds nothing
+        advisory_lock(conn, Lock.BI_VIEWS)
+        held = conn.execute(
+            sa.text("select count(*) from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()")
+        ).scalar_one()
+        assert held == 1

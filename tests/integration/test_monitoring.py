@@ -31,16 +31,22 @@ def stage_training_sample(engine, uc, rows: int) -> str:
     table = f'"{STAGING_SCHEMA}"."sample_{uuid.uuid4().hex[:8]}"'
     features = features_query(uc, f"(\n{batch_query(uc)}\n)")
     with engine.begin() as conn:
-        conn.execute(sa.text(f"create unlogged table {table} as select * from ({features}) as f "
-                             "order by md5(entity_id || score_date::text) limit :n"),
-                     {"date_from": uc.training.train_from, "date_to": uc.training.train_to, "n": rows})
+        conn.execute(
+            sa.text(
+                f"create unlogged table {table} as select * from ({features}) as f "
+                "order by md5(entity_id || score_date::text) limit :n"
+            ),
+            {"date_from": uc.training.train_from, "date_to": uc.training.train_to, "n": rows},
+        )
     return table
 
 
 def drift_rows(engine, run_id):
     with engine.connect() as conn:
-        return {(r.feature, r.metric): r for r in conn.execute(
-            sa.text("select * from batchscore.drift_metrics where run_id = :r"), {"r": run_id})}
+        return {
+            (r.feature, r.metric): r
+            for r in conn.execute(sa.text("select * from batchscore.drift_metrics where run_id = :r"), {"r": run_id})
+        }
 
 
 @pytest.fixture
@@ -78,8 +84,9 @@ def test_a_tiny_batch_is_measured_but_not_judged(source, champion, usecase, samp
     tiny = sample(40)
     with source.begin() as conn:
         conn.execute(sa.text(f"update {tiny} set distance = distance * 3 + 500"))
-    summary = measure_feature_drift(source, usecase, dt.date(2013, 5, 21), "drift-test-tiny", tiny, champion.version,
-                                    40)
+    summary = measure_feature_drift(
+        source, usecase, dt.date(2013, 5, 21), "drift-test-tiny", tiny, champion.version, 40
+    )
     rows = drift_rows(source, "drift-test-tiny")
     assert {r.status for r in rows.values()} == {"insufficient"} and summary["drifted"] == []
     assert rows[("distance", "psi")].value > 1.0 and rows[("distance", "psi")].sample_rows == 40
@@ -97,22 +104,29 @@ def test_a_large_batch_is_measured_on_a_repeatable_sample(source, champion, usec
     psi = first[("distance", "psi")]
     assert 800 <= psi.sample_rows <= 1200 and psi.status == "drift"
     assert {k: (r.value, r.sample_rows) for k, r in first.items()} == {
-        k: (r.value, r.sample_rows) for k, r in second.items()}  # the same rows both times
+        k: (r.value, r.sample_rows) for k, r in second.items()
+    }  # the same rows both times
 
 
 def labelled(engine, day):
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "select p.score, p.threshold, f.dep_time is null as label from batchscore.predictions p "
-            "join source.flights f on f.carrier || f.flight::text || '-' || f.origin = p.entity_id "
-            "and f.flight_date = p.score_date where p.score_date = :d"), {"d": day}).all()
+        rows = conn.execute(
+            sa.text(
+                "select p.score, p.threshold, f.dep_time is null as label from batchscore.predictions p "
+                "join source.flights f on f.carrier || f.flight::text || '-' || f.origin = p.entity_id "
+                "and f.flight_date = p.score_date where p.score_date = :d"
+            ),
+            {"d": day},
+        ).all()
     return (np.array([r.label for r in rows]), np.array([r.score for r in rows]), rows[0].threshold)
 
 
 def performance_row(engine, day):
     with engine.connect() as conn:
-        return conn.execute(sa.text("select * from batchscore.model_performance where score_date = :d "
-                                    "and role = 'champion'"), {"d": day}).one()
+        return conn.execute(
+            sa.text("select * from batchscore.model_performance where score_date = :d and role = 'champion'"),
+            {"d": day},
+        ).one()
 
 
 def test_late_labels_update_the_performance_of_their_date_only(source, champion):
@@ -130,10 +144,14 @@ def test_late_labels_update_the_performance_of_their_date_only(source, champion)
     assert first.roc_auc == pytest.approx(expected.roc_auc) and first.brier == pytest.approx(expected.brier)
 
     with source.begin() as conn:  # five flights of the first day turn out cancelled after all
-        changed = conn.execute(sa.text(
-            "update source.flights set dep_time = null where ctid in (select ctid from source.flights "
-            "where flight_date = :d and dep_time is not null order by carrier, flight, origin limit 5) "
-            "returning carrier, flight, origin, sched_dep_time"), {"d": days[0]}).all()
+        changed = conn.execute(
+            sa.text(
+                "update source.flights set dep_time = null where ctid in (select ctid from source.flights "
+                "where flight_date = :d and dep_time is not null order by carrier, flight, origin limit 5) "
+                "returning carrier, flight, origin, sched_dep_time"
+            ),
+            {"d": days[0]},
+        ).all()
     try:
         assert update_performance(source, uc, days[-1])[0]["score_date"] == days[0]
         late, untouched = performance_row(source, days[0]), performance_row(source, days[1])
@@ -145,10 +163,13 @@ def test_late_labels_update_the_performance_of_their_date_only(source, champion)
     finally:
         with source.begin() as conn:
             for row in changed:
-                conn.execute(sa.text(
-                    "update source.flights set dep_time = sched_dep_time where flight_date = :d and carrier = :c "
-                    "and flight = :f and origin = :o and dep_time is null"),
-                    {"d": days[0], "c": row.carrier, "f": row.flight, "o": row.origin})
+                conn.execute(
+                    sa.text(
+                        "update source.flights set dep_time = sched_dep_time where flight_date = :d and carrier = :c "
+                        "and flight = :f and origin = :o and dep_time is null"
+                    ),
+                    {"d": days[0], "c": row.carrier, "f": row.flight, "o": row.origin},
+                )
 
 
 def test_the_bi_role_reads_the_views_and_cannot_touch_the_tables(source, champion, database_url, monkeypatch):
@@ -156,17 +177,21 @@ def test_the_bi_role_reads_the_views_and_cannot_touch_the_tables(source, champio
     uc = load_usecase(None)
     tasks.run_night("2013-08-14", "bi-test-run")
     views = ensure_bi_views(source, uc)
-    assert set(views) == {"v_latest_predictions", "v_daily_summary", "v_drift", "v_model_performance",
-                          "v_promotions"}
-    reader = sa.create_engine(database_url.set(username=BI_ROLE, password="bi-reader-Pw-2741"),
-                              poolclass=sa.pool.NullPool)
+    assert set(views) == {"v_latest_predictions", "v_daily_summary", "v_drift", "v_model_performance", "v_promotions"}
+    reader = sa.create_engine(
+        database_url.set(username=BI_ROLE, password="bi-reader-Pw-2741"), poolclass=sa.pool.NullPool
+    )
     try:
         with reader.connect() as conn:
             assert conn.execute(sa.text("select current_user")).scalar_one() == BI_ROLE
             for view in views:
                 conn.execute(sa.text(f"select * from batchscore.{view} limit 1")).all()
-            assert conn.execute(sa.text("select count(*) from batchscore.v_daily_summary "
-                                        "where score_date = '2013-08-14'")).scalar_one() == 1
+            assert (
+                conn.execute(
+                    sa.text("select count(*) from batchscore.v_daily_summary where score_date = '2013-08-14'")
+                ).scalar_one()
+                == 1
+            )
         forbidden = [
             "select * from batchscore.predictions limit 1",
             "select * from batchscore.scoring_runs limit 1",
@@ -205,8 +230,13 @@ def test_the_report_embeds_every_plot_as_a_real_image(report_file):
     document = report_file.read_text(encoding="utf-8")
     images = embedded_images(document)
     assert len(images) == 5
-    for title in ("Daily volume and flagged share", "Score distribution per date", "Drift heatmap",
-                  "Model performance over time", "Promotion timeline"):
+    for title in (
+        "Daily volume and flagged share",
+        "Score distribution per date",
+        "Drift heatmap",
+        "Model performance over time",
+        "Promotion timeline",
+    ):
         assert f'alt="{title}"' in document
     for png in images:
         image = Image.open(io.BytesIO(png))
@@ -229,25 +259,39 @@ def test_the_report_refuses_an_inverted_or_empty_range(source, champion, tmp_pat
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None,
-                    reason="Debian package chromium is not installed (apt-get install chromium): "
-                           "the headless-browser check of the report cannot run here")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None,
+    reason="Debian package chromium is not installed (apt-get install chromium): "
+    "the headless-browser check of the report cannot run here",
+)
 def test_the_report_loads_in_headless_chromium_without_errors(report_file, tmp_path):
     from PIL import Image
 
     shot = tmp_path / "report.png"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
-             "--window-size=1200,2400"]
-    dom = subprocess.run(["chromium", *flags, "--dump-dom", report_file.as_uri()], capture_output=True,
-                         text=True, timeout=120)
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--window-size=1200,2400",
+    ]
+    dom = subprocess.run(
+        ["chromium", *flags, "--dump-dom", report_file.as_uri()], capture_output=True, text=True, timeout=120
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert dom.stdout.count("<img") == 5 and "Drift heatmap" in dom.stdout
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert console == []
-    snap = subprocess.run(["chromium", *flags, f"--screenshot={shot}", report_file.as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    snap = subprocess.run(
+        ["chromium", *flags, f"--screenshot={shot}", report_file.as_uri()], capture_output=True, text=True, timeout=120
+    )
     assert snap.returncode == 0 and shot.exists(), snap.stderr[-2000:]
     assert len(Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20) or []) > 50  # rendered plots
 
@@ -262,11 +306,13 @@ def test_a_login_password_is_stored_as_the_scram_verifier_of_that_password(sourc
     with source.begin() as conn:
         conn.exec_driver_sql(f"create role {role}")
         set_login_password(conn, role, "probe-Password-1")
-        stored, can_login = conn.execute(sa.text("select rolpassword, rolcanlogin from pg_authid where rolname = :r"),
-                                         {"r": role}).one()
+        stored, can_login = conn.execute(
+            sa.text("select rolpassword, rolcanlogin from pg_authid where rolname = :r"), {"r": role}
+        ).one()
         conn.exec_driver_sql(f"drop role {role}")
-    iterations, salt, stored_key, server_key = re.fullmatch(r"SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)",
-                                                            stored).groups()
+    iterations, salt, stored_key, server_key = re.fullmatch(
+        r"SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)", stored
+    ).groups()
     # RFC 5802: what the server stores is derived from the password, the salt and the iteration count
     salted = hashlib.pbkdf2_hmac("sha256", b"probe-Password-1", base64.b64decode(salt), int(iterations))
     client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
@@ -280,18 +326,20 @@ def test_a_version_without_reference_gets_the_same_one_rebuilt_from_its_windows(
 
     def stored():
         with source.connect() as conn:
-            return conn.execute(sa.text("select drift_reference from batchscore.model_versions "
-                                        "where use_case = :u and version = :v"),
-                                {"u": usecase.name, "v": champion.version}).scalar_one()
+            return conn.execute(
+                sa.text("select drift_reference from batchscore.model_versions where use_case = :u and version = :v"),
+                {"u": usecase.name, "v": champion.version},
+            ).scalar_one()
 
     original = stored()
     assert original["rows"] > 1000 and set(original["numeric"]) == set(usecase.features.numeric)
     with source.begin() as conn:
-        conn.execute(sa.text("update batchscore.model_versions set drift_reference = null "
-                             "where use_case = :u and version = :v"), {"u": usecase.name, "v": champion.version})
+        conn.execute(
+            sa.text("update batchscore.model_versions set drift_reference = null where use_case = :u and version = :v"),
+            {"u": usecase.name, "v": champion.version},
+        )
     ensure_reference(source, usecase, champion.version)
     assert stored() == original  # same point-in-time sets, same artifact: the very same reference
-
 
 
 def test_two_monitors_storing_the_same_runs_drift_at_once_do_not_collide(source, champion, usecase):

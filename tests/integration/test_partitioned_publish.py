@@ -24,16 +24,27 @@ DAYS = (dt.date(2013, 10, 14), dt.date(2013, 10, 15))
 def partitions(engine, table: str = "batchscore.predictions") -> dict[str, str]:
     """partition name -> its bound, e.g. {'predictions_20131014': "FOR VALUES IN ('2013-10-14')"}."""
     with engine.connect() as conn:
-        return dict(conn.execute(sa.text(
-            "select c.relname, pg_get_expr(c.relpartbound, c.oid) from pg_inherits i "
-            "join pg_class c on c.oid = i.inhrelid where i.inhparent = cast(:t as regclass)"), {"t": table}).all())
+        return dict(
+            conn.execute(
+                sa.text(
+                    "select c.relname, pg_get_expr(c.relpartbound, c.oid) from pg_inherits i "
+                    "join pg_class c on c.oid = i.inhrelid where i.inhparent = cast(:t as regclass)"
+                ),
+                {"t": table},
+            ).all()
+        )
 
 
 def tables_named(engine, pattern: str) -> list[str]:
     with engine.connect() as conn:
-        return conn.execute(sa.text(
-            "select schemaname || '.' || tablename from pg_tables where tablename like :p order by 1"),
-            {"p": pattern}).scalars().all()
+        return (
+            conn.execute(
+                sa.text("select schemaname || '.' || tablename from pg_tables where tablename like :p order by 1"),
+                {"p": pattern},
+            )
+            .scalars()
+            .all()
+        )
 
 
 def test_each_published_date_is_one_partition_and_a_rerun_replaces_it_leaving_nothing_behind(champion, source):
@@ -51,9 +62,12 @@ def test_each_published_date_is_one_partition_and_a_rerun_replaces_it_leaving_no
     assert partitions(source) == found  # the same partition names and bounds: the old one was dropped
     assert tables_named(source, "%20131014%") == ["batchscore.predictions_20131014"]  # no staging left
     with source.connect() as conn:  # every partition has the key, so the date really is one row per entity
-        keyed = conn.execute(sa.text(
-            "select count(*) from pg_index x join pg_inherits i on i.inhrelid = x.indrelid "
-            "where i.inhparent = 'batchscore.predictions'::regclass and x.indisprimary")).scalar()
+        keyed = conn.execute(
+            sa.text(
+                "select count(*) from pg_index x join pg_inherits i on i.inhrelid = x.indrelid "
+                "where i.inhparent = 'batchscore.predictions'::regclass and x.indisprimary"
+            )
+        ).scalar()
     assert keyed == len(found)
 
 
@@ -67,12 +81,15 @@ def test_a_duplicate_entity_in_the_staged_predictions_is_refused_and_the_date_ke
     scores = tasks.score(batch)
     staged = staging_tables("flight_cancellation", day, "dup-run").scores
     with source.begin() as conn:  # one entity twice, in place of another
-        conn.execute(sa.text(f"update {staged} set entity_id = (select min(entity_id) from {staged}) "
-                             f"where entity_id = (select max(entity_id) from {staged})"))
+        conn.execute(
+            sa.text(
+                f"update {staged} set entity_id = (select min(entity_id) from {staged}) "
+                f"where entity_id = (select max(entity_id) from {staged})"
+            )
+        )
     with pytest.raises(PublishError, match=r"scores for \d+ entities \(an entity scored twice\); nothing published"):
         tasks.publish(batch, validation, features, scores)
     assert predictions_fingerprint(source, day) == before
-
 
 
 def test_a_publish_retried_after_its_commit_is_a_no_op_and_one_whose_scores_are_gone_is_refused(champion, source):
@@ -116,12 +133,18 @@ from generate_series(date '2013-01-01', date '2013-01-03', interval '1 day') as 
 @pytest.fixture
 def legacy_usecase(engine):
     """A use case whose predictions table was made by the version before partitioning (views included)."""
-    uc = with_overrides(load_usecase("flight_cancellation"), {
-        "name": "legacy_case", "output.predictions_table": "legacy_predictions", "output.views_prefix": "v_legacy_"})
+    uc = with_overrides(
+        load_usecase("flight_cancellation"),
+        {"name": "legacy_case", "output.predictions_table": "legacy_predictions", "output.views_prefix": "v_legacy_"},
+    )
     with engine.begin() as conn:
-        conn.execute(sa.text("drop view if exists batchscore.v_legacy_custom, batchscore.v_legacy_latest_predictions,"
-                             " batchscore.v_legacy_daily_summary; drop table if exists batchscore.legacy_predictions "
-                             "cascade"))
+        conn.execute(
+            sa.text(
+                "drop view if exists batchscore.v_legacy_custom, batchscore.v_legacy_latest_predictions,"
+                " batchscore.v_legacy_daily_summary; drop table if exists batchscore.legacy_predictions "
+                "cascade"
+            )
+        )
         conn.execute(sa.text(LEGACY_DDL.format(t="batchscore.legacy_predictions")))
         apply_usecase_view_files(conn, uc)
     yield uc
@@ -136,14 +159,20 @@ def test_an_unpartitioned_table_from_an_earlier_version_is_converted_with_its_ro
     with engine.begin() as conn:
         ensure_predictions_table(conn, legacy_usecase)
     with engine.connect() as conn:
-        kind = conn.execute(sa.text("select relkind from pg_class where oid = cast(:t as regclass)"),
-                            {"t": table}).scalar()
-        latest = conn.execute(sa.text("select count(*), min(score_date) from batchscore.v_legacy_latest_predictions"
-                                      )).one()
-        depends = conn.execute(sa.text(
-            "select count(*) from pg_depend d join pg_rewrite r on r.oid = d.objid "
-            "where d.refobjid = cast(:t as regclass) "
-            "and r.ev_class = 'batchscore.v_legacy_latest_predictions'::regclass"), {"t": table}).scalar()
+        kind = conn.execute(
+            sa.text("select relkind from pg_class where oid = cast(:t as regclass)"), {"t": table}
+        ).scalar()
+        latest = conn.execute(
+            sa.text("select count(*), min(score_date) from batchscore.v_legacy_latest_predictions")
+        ).one()
+        depends = conn.execute(
+            sa.text(
+                "select count(*) from pg_depend d join pg_rewrite r on r.oid = d.objid "
+                "where d.refobjid = cast(:t as regclass) "
+                "and r.ev_class = 'batchscore.v_legacy_latest_predictions'::regclass"
+            ),
+            {"t": table},
+        ).scalar()
     assert kind == "p"
     assert sorted(partitions(engine, table)) == [f"legacy_predictions_2013010{d}" for d in (1, 2, 3)]
     assert [predictions_fingerprint(engine, d, table) for d in days] == before
@@ -156,17 +185,25 @@ def test_an_unpartitioned_table_from_an_earlier_version_is_converted_with_its_ro
 
 
 def test_conversion_refuses_clearly_and_changes_nothing_when_a_foreign_view_depends_on_the_table(
-        engine, legacy_usecase):
+    engine, legacy_usecase
+):
     table = "batchscore.legacy_predictions"
     with engine.begin() as conn:
         conn.execute(sa.text(f"create view batchscore.v_legacy_custom as select entity_id from {table}"))
     before = predictions_fingerprint(engine, dt.date(2013, 1, 2), table)
-    with pytest.raises(PublishError, match=r"cannot convert .*legacy_predictions.* objects batchscore does not "
-                                           r"manage depend on it .*v_legacy_custom"), engine.begin() as conn:
+    with (
+        pytest.raises(
+            PublishError,
+            match=r"cannot convert .*legacy_predictions.* objects batchscore does not "
+            r"manage depend on it .*v_legacy_custom",
+        ),
+        engine.begin() as conn,
+    ):
         ensure_predictions_table(conn, legacy_usecase)
     with engine.connect() as conn:
-        kind = conn.execute(sa.text("select relkind from pg_class where oid = cast(:t as regclass)"),
-                            {"t": table}).scalar()
+        kind = conn.execute(
+            sa.text("select relkind from pg_class where oid = cast(:t as regclass)"), {"t": table}
+        ).scalar()
     assert kind == "r"
     assert predictions_fingerprint(engine, dt.date(2013, 1, 2), table) == before
 
@@ -189,7 +226,8 @@ def scored_run(day: dt.date, run_id: str, shards: int = 1):
 
 
 def test_a_reader_holding_the_table_delays_the_swap_in_short_tries_without_stalling_other_readers(
-        champion, source, monkeypatch):
+    champion, source, monkeypatch
+):
     day = DAYS[0]
     tasks.run_night(day.isoformat(), "busy-before")
     before = predictions_fingerprint(source, day)
@@ -206,6 +244,7 @@ def test_a_reader_holding_the_table_delays_the_swap_in_short_tries_without_stall
                 outcome["result"] = tasks.publish(*run)
             except Exception as exc:  # handed to the test thread
                 outcome["error"] = exc
+
         thread = threading.Thread(target=target)
         thread.start()
         return thread, outcome
@@ -218,8 +257,7 @@ def test_a_reader_holding_the_table_delays_the_swap_in_short_tries_without_stall
             with source.connect() as reader:
                 reader.execute(sa.text("set statement_timeout = '6s'"))
                 started = time.monotonic()
-                reader.execute(sa.text("select count(*) from batchscore.predictions where score_date = :d"),
-                               {"d": day})
+                reader.execute(sa.text("select count(*) from batchscore.predictions where score_date = :d"), {"d": day})
                 latencies.append(time.monotonic() - started)
             time.sleep(0.2)
         return latencies
@@ -230,9 +268,11 @@ def test_a_reader_holding_the_table_delays_the_swap_in_short_tries_without_stall
         latencies = read_while(thread)
         thread.join()
         assert isinstance(outcome.get("error"), PublishError), outcome
-        assert re.search(rf"could not swap the date's partition of .*predictions.* in 5 s \(\d+ tries\): "
-                         rf"pid {holder_pid} \(idle in transaction.*the date's predictions are unchanged",
-                         str(outcome["error"]))
+        assert re.search(
+            rf"could not swap the date's partition of .*predictions.* in 5 s \(\d+ tries\): "
+            rf"pid {holder_pid} \(idle in transaction.*the date's predictions are unchanged",
+            str(outcome["error"]),
+        )
         assert latencies and max(latencies) < 5  # every other reader got through while publish waited
         assert predictions_fingerprint(source, day) == before
         assert ledger(source, "busy-run") == []
@@ -274,8 +314,10 @@ def test_concurrent_shard_tasks_create_or_convert_the_predictions_table_once(eng
     table = "batchscore.legacy_predictions"
     days = [dt.date(2013, 1, d) for d in (1, 2, 3)]
     before = [predictions_fingerprint(engine, d, table) for d in days]
-    fresh = with_overrides(legacy_usecase, {
-        "name": "fresh_case", "output.predictions_table": "fresh_predictions", "output.views_prefix": "v_fresh_"})
+    fresh = with_overrides(
+        legacy_usecase,
+        {"name": "fresh_case", "output.predictions_table": "fresh_predictions", "output.views_prefix": "v_fresh_"},
+    )
     with engine.begin() as conn:
         conn.execute(sa.text("drop table if exists batchscore.fresh_predictions cascade"))
     start = threading.Barrier(6)
@@ -297,9 +339,12 @@ def test_concurrent_shard_tasks_create_or_convert_the_predictions_table_once(eng
             thread.join()
         assert errors == []
         with engine.connect() as conn:
-            kinds = conn.execute(sa.text(
-                "select relname, relkind from pg_class where oid in "
-                "(to_regclass('batchscore.legacy_predictions'), to_regclass('batchscore.fresh_predictions'))")).all()
+            kinds = conn.execute(
+                sa.text(
+                    "select relname, relkind from pg_class where oid in "
+                    "(to_regclass('batchscore.legacy_predictions'), to_regclass('batchscore.fresh_predictions'))"
+                )
+            ).all()
         assert sorted(kinds) == [("fresh_predictions", "p"), ("legacy_predictions", "p")]
         assert [predictions_fingerprint(engine, d, table) for d in days] == before
     finally:

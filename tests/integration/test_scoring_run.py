@@ -29,12 +29,18 @@ def test_a_run_publishes_one_prediction_per_flight_with_its_ledger_row(champion,
     assert row["validation_status"] in ("passed", "passed_with_warnings")
     assert set(row["timings"]) == {"extract", "validate", "build_features", "score", "publish"}
     with source.connect() as conn:
-        wrong_labels = conn.execute(sa.text(
-            "select count(*) from batchscore.predictions where score_date = :d "
-            "and predicted_label <> (score >= threshold)"), {"d": DAY}).scalar()
-        leftovers = conn.execute(sa.text(
-            "select count(*) from pg_tables where schemaname = 'batchscore_staging' and tablename like '%20130714%'"
-        )).scalar()
+        wrong_labels = conn.execute(
+            sa.text(
+                "select count(*) from batchscore.predictions where score_date = :d "
+                "and predicted_label <> (score >= threshold)"
+            ),
+            {"d": DAY},
+        ).scalar()
+        leftovers = conn.execute(
+            sa.text(
+                "select count(*) from pg_tables where schemaname = 'batchscore_staging' and tablename like '%20130714%'"
+            )
+        ).scalar()
     assert wrong_labels == 0 and leftovers == 0
 
 
@@ -65,7 +71,8 @@ def test_a_failure_at_commit_after_the_partition_swap_leaves_the_date_untouched(
     tasks.run_night(DAY.isoformat(), "run-before-failure")
     before = predictions_fingerprint(source, DAY)
     with source.begin() as conn:  # a deferred trigger on the ledger row fails at COMMIT, after every statement
-        conn.execute(sa.text("""
+        conn.execute(
+            sa.text("""
             create function batchscore.inject_failure() returns trigger language plpgsql as $$
             begin
                 if new.run_id like 'inject%' and new.status = 'succeeded' then
@@ -75,14 +82,18 @@ def test_a_failure_at_commit_after_the_partition_swap_leaves_the_date_untouched(
             end $$;
             create constraint trigger inject_failure after insert on batchscore.scoring_runs
                 deferrable initially deferred for each row execute function batchscore.inject_failure();
-        """))
+        """)
+        )
     try:
         with pytest.raises(sa.exc.InternalError, match="injected failure"):
             tasks.run_night(DAY.isoformat(), "inject-1")
     finally:
         with source.begin() as conn:
-            conn.execute(sa.text("drop trigger inject_failure on batchscore.scoring_runs; "
-                                 "drop function batchscore.inject_failure()"))
+            conn.execute(
+                sa.text(
+                    "drop trigger inject_failure on batchscore.scoring_runs; drop function batchscore.inject_failure()"
+                )
+            )
     assert predictions_fingerprint(source, DAY) == before
     [row] = ledger(source, "inject-1")
     assert row["status"] == "failed" and "injected failure" in row["reason"]
@@ -117,21 +128,29 @@ def test_a_batch_with_duplicate_entities_is_rejected_and_the_date_kept(champion,
     tasks.run_night(day.isoformat(), "run-before-dup")
     before = predictions_fingerprint(source, day)
     with source.begin() as conn:
-        conn.execute(sa.text(
-            "insert into source.flights (year, month, day, dep_time, sched_dep_time, dep_delay, arr_time, "
-            "sched_arr_time, arr_delay, carrier, flight, tailnum, origin, dest, air_time, distance, hour, minute, "
-            "time_hour) select year, month, day, dep_time, sched_dep_time, dep_delay, arr_time, sched_arr_time, "
-            "arr_delay, carrier, flight, tailnum, origin, dest, air_time, distance, hour, minute, time_hour "
-            "from source.flights where flight_date = :d order by carrier, flight limit 2"), {"d": day})
+        conn.execute(
+            sa.text(
+                "insert into source.flights (year, month, day, dep_time, sched_dep_time, dep_delay, arr_time, "
+                "sched_arr_time, arr_delay, carrier, flight, tailnum, origin, dest, air_time, distance, hour, minute, "
+                "time_hour) select year, month, day, dep_time, sched_dep_time, dep_delay, arr_time, sched_arr_time, "
+                "arr_delay, carrier, flight, tailnum, origin, dest, air_time, distance, hour, minute, time_hour "
+                "from source.flights where flight_date = :d order by carrier, flight limit 2"
+            ),
+            {"d": day},
+        )
     try:
         with pytest.raises(ValidationFailed, match=r"for 2013-07-15: entity_id not unique \(4 rows share a value\)"):
             tasks.run_night(day.isoformat(), "run-dup")
     finally:
         with source.begin() as conn:
-            conn.execute(sa.text(
-                "delete from source.flights f using (select ctid, row_number() over (partition by carrier, "
-                "flight, origin order by ctid) as n from source.flights where flight_date = :d) d "
-                "where f.ctid = d.ctid and d.n > 1"), {"d": day})
+            conn.execute(
+                sa.text(
+                    "delete from source.flights f using (select ctid, row_number() over (partition by carrier, "
+                    "flight, origin order by ctid) as n from source.flights where flight_date = :d) d "
+                    "where f.ctid = d.ctid and d.n > 1"
+                ),
+                {"d": day},
+            )
     assert predictions_fingerprint(source, day) == before
     [row] = ledger(source, "run-dup")
     assert row["status"] == "rejected" and "entity_id not unique" in row["reason"]
@@ -195,13 +214,23 @@ def test_a_failure_mid_stream_stops_the_copy_threads_and_raises(champion, source
     tables = staging_tables(usecase.name, day, run)
     threads_before = threading.active_count()
     with source.begin() as conn:
-        conn.execute(sa.text(f"create table {tables.scores} "
-                             "(entity_id text, score double precision, predicted_label boolean)"))
+        conn.execute(
+            sa.text(f"create table {tables.scores} (entity_id text, score double precision, predicted_label boolean)")
+        )
     reader, writer = adbc.connect(adbc_uri(source)), adbc.connect(adbc_uri(source))
     try:
         with pytest.raises(RuntimeError, match="model blew up mid-stream"):
-            stream_scores(reader, writer, arrow_select(tables.features, usecase), ("batchscore_staging",
-                          tables.names["scores"]), BreaksOnThirdChunk(), usecase, 0.5, 50, tqdm(disable=True))
+            stream_scores(
+                reader,
+                writer,
+                arrow_select(tables.features, usecase),
+                ("batchscore_staging", tables.names["scores"]),
+                BreaksOnThirdChunk(),
+                usecase,
+                0.5,
+                50,
+                tqdm(disable=True),
+            )
         writer.rollback()
     finally:
         reader.close()

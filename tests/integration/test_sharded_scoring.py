@@ -18,9 +18,10 @@ def test_postgres_assigns_every_entity_the_shard_python_computes(engine):
     ids = [f"E{i}" for i in range(5000)] + ["UA1545-EWR", "AA11-JFK", "", "é-ünïcode"]
     with engine.connect() as conn:
         for count in (2, 3, 7):
-            rows = conn.execute(sa.text(
-                f"select e, {shard_expression('e', count)} from unnest(cast(:ids as text[])) as e"
-            ), {"ids": ids}).all()
+            rows = conn.execute(
+                sa.text(f"select e, {shard_expression('e', count)} from unnest(cast(:ids as text[])) as e"),
+                {"ids": ids},
+            ).all()
             assert {e: s for e, s in rows} == {e: shard_of(e, count) for e in ids}
 
 
@@ -34,9 +35,11 @@ def test_three_shards_publish_exactly_the_predictions_of_one(champion, source):
     [row] = ledger(source, "run-three-shards")
     assert row["status"] == "succeeded" and row["rows_out"] == one[0]
     with source.connect() as conn:
-        leftovers = conn.execute(sa.text(
-            "select count(*) from pg_tables where schemaname = 'batchscore_staging' and tablename like '%20130709%'"
-        )).scalar()
+        leftovers = conn.execute(
+            sa.text(
+                "select count(*) from pg_tables where schemaname = 'batchscore_staging' and tablename like '%20130709%'"
+            )
+        ).scalar()
     assert leftovers == 0
 
 

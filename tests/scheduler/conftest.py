@@ -25,20 +25,25 @@ import pytest
 import sqlalchemy as sa
 
 from pipeline.config.paths import project_root
+from pipeline.config.settings import load_settings
 from pipeline.orchestration.local import TASK_EXIT_LATENCY_FIX
 
 API_PORT = 8091
 LOG_SERVER_PORT = 8093
-ADMIN_PG = os.environ.get("BATCHSCORE_TEST_AIRFLOW_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("BATCHSCORE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+ADMIN_PG = load_settings().test_airflow_pg
+REDIS_URL = load_settings().test_redis
 VENV_BIN = Path(sys.executable).parent
 
 
 def _admin_engine() -> sa.Engine:
     from pipeline.db.engine import normalise_url
 
-    return sa.create_engine(normalise_url(ADMIN_PG), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool,
-                            connect_args={"connect_timeout": 3})
+    return sa.create_engine(
+        normalise_url(ADMIN_PG),
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+        connect_args={"connect_timeout": 3},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -51,8 +56,10 @@ def airflow_metadata_url():
         with admin.connect() as conn:
             conn.execute(sa.text("select 1"))
     except sa.exc.OperationalError:
-        pytest.skip(f"no PostgreSQL reachable at {redact(ADMIN_PG)} for Airflow's metadata database "
-                    "(set BATCHSCORE_TEST_AIRFLOW_PG)")
+        pytest.skip(
+            f"no PostgreSQL reachable at {redact(ADMIN_PG)} for Airflow's metadata database "
+            "(set BATCHSCORE_TEST_AIRFLOW_PG)"
+        )
     name = f"i7_meta_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.exec_driver_sql(f'create database "{name}"')
@@ -61,8 +68,10 @@ def airflow_metadata_url():
         yield url
     finally:
         with admin.connect() as conn:
-            conn.exec_driver_sql("select pg_terminate_backend(pid) from pg_stat_activity "
-                                 "where datname = %s and pid <> pg_backend_pid()", (name,))
+            conn.exec_driver_sql(
+                "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()",
+                (name,),
+            )
             conn.exec_driver_sql(f'drop database if exists "{name}"')
         admin.dispose()
 
@@ -79,9 +88,15 @@ class Deployment:
 
     def start(self, name: str, *args: str) -> None:
         log = (self.home / f"{name}.out").open("ab")
-        self.procs[name] = subprocess.Popen([str(VENV_BIN / "airflow"), *args], env=self.env, stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True, cwd=self.home)
+        self.procs[name] = subprocess.Popen(
+            [str(VENV_BIN / "airflow"), *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.home,
+        )
         log.close()
 
     def stop(self) -> None:
@@ -109,13 +124,22 @@ class Deployment:
                 raise AssertionError(f"airflow {name} exited with {proc.returncode}:\n{self.output(name)}")
 
     # --- REST API -----------------------------------------------------------------------------------------
-    def request(self, method: str, path: str, body: dict | None = None, token: str | None = None,
-                ) -> tuple[int, dict]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        token: str | None = None,
+    ) -> tuple[int, dict]:
         headers = {"Content-Type": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        req = urllib.request.Request(self.base + path, method=method, headers=headers,
-                                     data=json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(
+            self.base + path,
+            method=method,
+            headers=headers,
+            data=json.dumps(body).encode() if body is not None else None,
+        )
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 raw = resp.read()
@@ -146,34 +170,37 @@ class Deployment:
 
 def deployment_env(home: Path, metadata_url: str, executor: str, password_file: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "PATH": os.pathsep.join([str(VENV_BIN), env.get("PATH", "")]),
-        "PYTHONPATH": str(project_root()),
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(project_root() / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        "AIRFLOW__CORE__EXECUTOR": executor,
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(LOG_SERVER_PORT),
-        "AIRFLOW__API__PORT": str(API_PORT),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{API_PORT}",
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{API_PORT}/execution/",
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-        "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-        "AIRFLOW__CORE__AUTH_MANAGER":
-            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file),
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-        # only the runs a test triggers: unpausing must not start tonight's scheduled run too
-        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
-        **TASK_EXIT_LATENCY_FIX,  # as deployed (docker-compose.yml, batchscore airflow)
-    })
+    env.update(
+        {
+            "PATH": os.pathsep.join([str(VENV_BIN), env.get("PATH", "")]),
+            "PYTHONPATH": str(project_root()),
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(project_root() / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__EXECUTOR": executor,
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(LOG_SERVER_PORT),
+            "AIRFLOW__API__PORT": str(API_PORT),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{API_PORT}",
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{API_PORT}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+            "AIRFLOW__CORE__AUTH_MANAGER": (
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+            ),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file),
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            # only the runs a test triggers: unpausing must not start tonight's scheduled run too
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            **TASK_EXIT_LATENCY_FIX,  # as deployed (docker-compose.yml, batchscore airflow)
+        }
+    )
     env.pop("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", None)
     return env
 

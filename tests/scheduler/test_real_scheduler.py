@@ -44,8 +44,9 @@ def migrated_metadata(airflow_metadata_url, tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow-migrate")
     env = deployment_env(home, airflow_metadata_url, "LocalExecutor", home / "passwords.json")
     started = time.monotonic()
-    done = subprocess.run([str(VENV_BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        [str(VENV_BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     print(f"airflow db migrate on PostgreSQL: {time.monotonic() - started:.1f}s")
     return airflow_metadata_url
@@ -63,12 +64,14 @@ def deployment(request, migrated_metadata, writer, tmp_path_factory):
     env["BATCHSCORE_DATABASE_URL"] = writer[0]
     queue = f"i7_{uuid.uuid4().hex[:8]}"
     if executor == "CeleryExecutor":
-        env.update({
-            "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
-            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + migrated_metadata,
-            "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,  # our own queue: the broker may be shared
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
-        })
+        env.update(
+            {
+                "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
+                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + migrated_metadata,
+                "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,  # our own queue: the broker may be shared
+                "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+            }
+        )
     dep = Deployment(home, env, password)
     dep.started_at = time.monotonic()  # type: ignore[attr-defined]
     try:
@@ -114,15 +117,20 @@ def test_score_daily_runs_to_success_on_a_real_scheduler(deployment, champion, s
     # bad params are refused by the API itself: no run is created, no task touches data
     runs_before = dep.request("GET", "/api/v2/dags/score_daily/dagRuns", token=token)[1]["total_entries"]
     for bad in ("2013-02-30", "2013-09-09'; drop table batchscore.predictions; --"):
-        status, body = dep.request("POST", "/api/v2/dags/score_daily/dagRuns",
-                                   {"logical_date": None, "conf": {"score_date": bad}}, token=token)
+        status, body = dep.request(
+            "POST", "/api/v2/dags/score_daily/dagRuns", {"logical_date": None, "conf": {"score_date": bad}}, token=token
+        )
         assert status == 400, body
     assert dep.request("GET", "/api/v2/dags/score_daily/dagRuns", token=token)[1]["total_entries"] == runs_before
 
     assert dep.request("PATCH", "/api/v2/dags/score_daily", {"is_paused": False}, token=token)[0] == 200
     triggered = time.monotonic()
-    status, body = dep.request("POST", "/api/v2/dags/score_daily/dagRuns",
-                               {"logical_date": None, "conf": {"score_date": day.isoformat()}}, token=token)
+    status, body = dep.request(
+        "POST",
+        "/api/v2/dags/score_daily/dagRuns",
+        {"logical_date": None, "conf": {"score_date": day.isoformat()}},
+        token=token,
+    )
     assert status == 200, body
     run_id = body["dag_run_id"]
     state = "queued"
@@ -134,10 +142,22 @@ def test_score_daily_runs_to_success_on_a_real_scheduler(deployment, champion, s
     tasks = _task_states(dep, run_id, token)
     assert state == "success", (state, tasks, dep.output("scheduler"), dep.output("worker"))
     took = time.monotonic() - triggered
-    print(f"{dep.executor}: run {run_id} succeeded {took:.1f}s after the trigger, "  # type: ignore[attr-defined]
-          f"{time.monotonic() - dep.started_at:.1f}s after the components started; tasks {tasks}")  # type: ignore[attr-defined]
-    assert set(tasks) == {"extract", "validate", "build_features", "measure_drift", "plan_shards", "score",
-                          "shadow_score", "publish", "monitor", "refresh_report"}
+    print(
+        f"{dep.executor}: run {run_id} succeeded {took:.1f}s after the trigger, "  # type: ignore[attr-defined]
+        f"{time.monotonic() - dep.started_at:.1f}s after the components started; tasks {tasks}"
+    )  # type: ignore[attr-defined]
+    assert set(tasks) == {
+        "extract",
+        "validate",
+        "build_features",
+        "measure_drift",
+        "plan_shards",
+        "score",
+        "shadow_score",
+        "publish",
+        "monitor",
+        "refresh_report",
+    }
     assert all(s == "success" for s, _ in tasks.values())
 
     expected = flights_on(source, day)
@@ -146,12 +166,25 @@ def test_score_daily_runs_to_success_on_a_real_scheduler(deployment, champion, s
     [row] = ledger(source, run_id)
     assert (row["status"], row["rows_in"], row["rows_out"]) == ("succeeded", expected, expected)
     with source.connect() as conn:
-        left = conn.execute(sa.text(
-            "select tablename from pg_tables where schemaname = 'batchscore_staging' and tablename like :p"),
-            {"p": f"%{day:%Y%m%d}%"}).scalars().all()
-        print("staging now:", conn.execute(sa.text(
-            "select string_agg(tablename || '/' || tableowner, ', ') from pg_tables "
-            "where schemaname = 'batchscore_staging'")).scalar())
+        left = (
+            conn.execute(
+                sa.text(
+                    "select tablename from pg_tables where schemaname = 'batchscore_staging' and tablename like :p"
+                ),
+                {"p": f"%{day:%Y%m%d}%"},
+            )
+            .scalars()
+            .all()
+        )
+        print(
+            "staging now:",
+            conn.execute(
+                sa.text(
+                    "select string_agg(tablename || '/' || tableowner, ', ') from pg_tables "
+                    "where schemaname = 'batchscore_staging'"
+                )
+            ).scalar(),
+        )
     assert left == []  # the run cleaned up its staging tables
     print(f"{dep.executor}: {count} predictions for {day}, checksum {checksum}")
 
@@ -165,8 +198,10 @@ def _assert_no_secret_anywhere(dep: Deployment, password: str, engine) -> None:
     leaking = [str(p) for p in dep.home.rglob("*") if p.is_file() and password in p.read_text(errors="replace")]
     assert leaking == []
     with engine.connect() as conn:
-        ledger_text = conn.execute(sa.text(
-            "select coalesce(string_agg(r::text, '\n'), '') from batchscore.scoring_runs r")).scalar_one()
-        validation_text = conn.execute(sa.text(
-            "select coalesce(string_agg(v::text, '\n'), '') from batchscore.validation_results v")).scalar_one()
+        ledger_text = conn.execute(
+            sa.text("select coalesce(string_agg(r::text, '\n'), '') from batchscore.scoring_runs r")
+        ).scalar_one()
+        validation_text = conn.execute(
+            sa.text("select coalesce(string_agg(v::text, '\n'), '') from batchscore.validation_results v")
+        ).scalar_one()
     assert password not in ledger_text and password not in validation_text

@@ -13,22 +13,39 @@ ALERT = Alert("flight_cancellation", "drift", "2013-07-01/v1/temp/psi", "temp dr
 
 
 def conn(**kw):
-    base = dict(conn_id="batchscore_alerts", conn_type="http", host="hooks.example.com", port=None, schema=None,
-                login=None, password=None, extra_dejson={})
+    base = dict(
+        conn_id="batchscore_alerts",
+        conn_type="http",
+        host="hooks.example.com",
+        port=None,
+        schema=None,
+        login=None,
+        password=None,
+        extra_dejson={},
+    )
     return SimpleNamespace(**{**base, **kw})
 
 
 def test_an_http_connection_becomes_a_webhook_with_the_token_outside_the_url():
-    channel = channel_from_connection(conn(conn_type="https", password="s3cret-token", port=8443,
-                                           extra_dejson={"endpoint": "/alerts"}))
+    channel = channel_from_connection(
+        conn(conn_type="https", password="s3cret-token", port=8443, extra_dejson={"endpoint": "/alerts"})
+    )
     assert isinstance(channel, WebhookChannel)
     assert channel.url == "https://hooks.example.com:8443/alerts"
     assert "s3cret-token" not in repr(channel) and "s3cret-token" not in channel.url
 
 
 def test_an_smtp_connection_becomes_an_email_channel_and_needs_recipients():
-    channel = channel_from_connection(conn(conn_type="smtp", host="mail.example.com", port=25, login="bot",
-                                           password="mail-pw", extra_dejson={"to": "ops@example.com"}))
+    channel = channel_from_connection(
+        conn(
+            conn_type="smtp",
+            host="mail.example.com",
+            port=25,
+            login="bot",
+            password="mail-pw",
+            extra_dejson={"to": "ops@example.com"},
+        )
+    )
     assert isinstance(channel, EmailChannel) and channel.recipients == ["ops@example.com"]
     assert "mail-pw" not in repr(channel)
     with pytest.raises(ValueError, match="needs recipients"):

@@ -27,12 +27,21 @@ def test_the_airflow_connection_from_the_environment_is_used_when_no_url_is_set(
     monkeypatch.delenv("BATCHSCORE_DATABASE_URL", raising=False)
     monkeypatch.setenv("AIRFLOW_CONN_BATCHSCORE_DB", "postgres://writer:pw@db:5432/batchscore")
     assert normalise_url(load_settings().database_url).render_as_string(hide_password=False) == (
-        "postgresql+psycopg2://writer:pw@db:5432/batchscore")
-    monkeypatch.setenv("AIRFLOW_CONN_BATCHSCORE_DB", '{"conn_type": "postgres", "host": "db", "port": 5432, '
-                       '"login": "writer", "password": "p@ss/w:rd", "schema": "batchscore"}')
+        "postgresql+psycopg2://writer:pw@db:5432/batchscore"
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BATCHSCORE_DB",
+        '{"conn_type": "postgres", "host": "db", "port": 5432, '
+        '"login": "writer", "password": "p@ss/w:rd", "schema": "batchscore"}',
+    )
     url = normalise_url(load_settings().database_url)
     assert (url.username, url.password, url.host, url.port, url.database) == (
-        "writer", "p@ss/w:rd", "db", 5432, "batchscore")
+        "writer",
+        "p@ss/w:rd",
+        "db",
+        5432,
+        "batchscore",
+    )
     monkeypatch.setenv("BATCHSCORE_DATABASE_URL", "postgresql://other@h/d")
     assert load_settings().database_url == "postgresql://other@h/d"  # the explicit URL wins
 

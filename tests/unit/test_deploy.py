@@ -20,8 +20,13 @@ ENV_EXAMPLE = ROOT / ".env.example"
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}; $${...} is an escaped literal
 VAR_REF = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET|TOKEN|_KEY$", re.I)
-AIRFLOW_SERVICES = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
-                    "airflow-worker")
+AIRFLOW_SERVICES = (
+    "airflow-api-server",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,25 +45,39 @@ def env_example() -> dict[str, str]:
 
 def test_compose_file_validates_against_the_compose_spec_schema():
     checker = Path(sys.executable).parent / "check-jsonschema"
-    done = subprocess.run([str(checker), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_the_schema_check_catches_a_broken_compose_file(tmp_path):
     broken = tmp_path / "docker-compose.yml"
-    broken.write_text(COMPOSE.read_text().replace("    healthcheck:\n      test: [\"CMD-SHELL\", \"pg_isready",
-                                                  "    healthcheck:\n      tset: [\"CMD-SHELL\", \"pg_isready", 1))
+    broken.write_text(
+        COMPOSE.read_text().replace(
+            '    healthcheck:\n      test: ["CMD-SHELL", "pg_isready',
+            '    healthcheck:\n      tset: ["CMD-SHELL", "pg_isready',
+            1,
+        )
+    )
     checker = Path(sys.executable).parent / "check-jsonschema"
-    done = subprocess.run([str(checker), "--builtin-schema", "vendor.compose-spec", str(broken)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0 and "tset" in done.stdout + done.stderr
 
 
 def test_every_variable_the_services_use_is_declared_in_env_example_or_has_a_default():
     declared = env_example()
-    undeclared = sorted({name for name, op, _ in VAR_REF.findall(COMPOSE.read_text())
-                         if op not in ("-", ":-") and name not in declared})
+    undeclared = sorted(
+        {name for name, op, _ in VAR_REF.findall(COMPOSE.read_text()) if op not in ("-", ":-") and name not in declared}
+    )
     assert undeclared == []
     used = {name for name, _, _ in VAR_REF.findall(COMPOSE.read_text())}
     assert sorted(set(declared) - used) == []  # and .env.example documents nothing that is not used
@@ -110,12 +129,16 @@ def test_the_services_are_wired_for_celery_with_health_checks_and_named_volumes(
     assert "batchscore-models:/opt/batchscore/models" in worker["volumes"]  # one model store for all workers
     assert services["airflow-worker"]["environment"]["BATCHSCORE_MODEL_STORE"] == "/opt/batchscore/models"
     commands = {n: services[n]["command"][:2] for n in AIRFLOW_SERVICES if n != "airflow-worker"}
-    assert commands == {"airflow-api-server": ["airflow", "api-server"], "airflow-scheduler": ["airflow", "scheduler"],
-                        "airflow-dag-processor": ["airflow", "dag-processor"],
-                        "airflow-triggerer": ["airflow", "triggerer"]}
+    assert commands == {
+        "airflow-api-server": ["airflow", "api-server"],
+        "airflow-scheduler": ["airflow", "scheduler"],
+        "airflow-dag-processor": ["airflow", "dag-processor"],
+        "airflow-triggerer": ["airflow", "triggerer"],
+    }
     assert services["airflow-init"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["airflow-scheduler"]["depends_on"]["airflow-init"]["condition"] == (
-        "service_completed_successfully")
+        "service_completed_successfully"
+    )
 
 
 def test_the_init_service_migrates_airflow_and_our_schema_and_sets_the_admin_login():
@@ -150,7 +173,12 @@ def test_the_pipeline_accepts_the_database_url_the_compose_file_provides(compose
     monkeypatch.setenv("BATCHSCORE_DATABASE_URL", fill(env["BATCHSCORE_DATABASE_URL"]))
     url = normalise_url(load_settings().database_url)
     assert (url.username, url.password, url.host, url.port, url.database) == (
-        "batchscore_writer", "pw-from-env", "postgres", 5432, "batchscore")
+        "batchscore_writer",
+        "pw-from-env",
+        "postgres",
+        5432,
+        "batchscore",
+    )
     assert "pw-from-env" not in redact(url)
     monkeypatch.delenv("BATCHSCORE_DATABASE_URL")
     monkeypatch.setenv("AIRFLOW_CONN_BATCHSCORE_DB", fill(env["AIRFLOW_CONN_BATCHSCORE_DB"]))

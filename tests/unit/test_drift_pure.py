@@ -1,6 +1,5 @@
 """Drift metrics from counts: PSI by hand, shifted vs unchanged features, small batches not judged."""
 
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,8 +94,10 @@ def test_ignored_features_are_not_compared():
     uc = load_usecase("flight_cancellation")
     assert "day_of_week" in uc.monitoring.ignore_features
     rng = np.random.default_rng(1)
-    frame = pd.DataFrame({c: rng.normal(0, 1, 500) for c in uc.features.numeric}
-                         | {c: rng.choice(["x", "y"], 500) for c in uc.features.categorical})
+    frame = pd.DataFrame(
+        {c: rng.normal(0, 1, 500) for c in uc.features.numeric}
+        | {c: rng.choice(["x", "y"], 500) for c in uc.features.categorical}
+    )
     reference = build_reference(frame, rng.uniform(0, 1, 500), uc)
     numeric = {c: bucket_counts(frame[c], reference["numeric"][c]["edges"]) for c in uc.features.numeric}
     categorical = {c: frame[c].value_counts().to_dict() for c in uc.features.categorical}

@@ -1,6 +1,5 @@
 """Performance metrics against a fixture computed by hand, and how a date is judged."""
 
-
 import numpy as np
 import pytest
 
@@ -44,18 +43,34 @@ def test_mismatched_or_empty_inputs_are_refused():
 
 
 def _perf(**kw):
-    base = dict(label_count=1000, positive_count=40, flagged_count=60, threshold=0.1, average_precision=0.5,
-                roc_auc=0.9, brier=0.03, precision_at_threshold=0.4, recall_at_threshold=0.6)
+    base = dict(
+        label_count=1000,
+        positive_count=40,
+        flagged_count=60,
+        threshold=0.1,
+        average_precision=0.5,
+        roc_auc=0.9,
+        brier=0.03,
+        precision_at_threshold=0.4,
+        recall_at_threshold=0.6,
+    )
     return Performance(**{**base, **kw})
 
 
 def test_judge_needs_enough_labels_and_positives_then_applies_the_floors():
     uc = load_usecase("flight_cancellation")
-    uc = with_overrides(uc, {"monitoring.min_labels": 200, "monitoring.min_positives": 20,
-                             "monitoring.min_average_precision_ratio": 0.6, "monitoring.min_roc_auc": 0.7})
+    uc = with_overrides(
+        uc,
+        {
+            "monitoring.min_labels": 200,
+            "monitoring.min_positives": 20,
+            "monitoring.min_average_precision_ratio": 0.6,
+            "monitoring.min_roc_auc": 0.7,
+        },
+    )
     assert judge(_perf(), holdout_ap=0.5, uc=uc) == "ok"
     assert judge(_perf(positive_count=19, average_precision=0.01), holdout_ap=0.5, uc=uc) == "insufficient"
     assert judge(_perf(label_count=150), holdout_ap=0.5, uc=uc) == "insufficient"
-    assert judge(_perf(average_precision=0.29), holdout_ap=0.5, uc=uc) == "degraded"   # < 0.6 * 0.5
+    assert judge(_perf(average_precision=0.29), holdout_ap=0.5, uc=uc) == "degraded"  # < 0.6 * 0.5
     assert judge(_perf(average_precision=0.31), holdout_ap=0.5, uc=uc) == "ok"
     assert judge(_perf(roc_auc=0.65), holdout_ap=0.5, uc=uc) == "degraded"

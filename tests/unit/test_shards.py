@@ -48,8 +48,11 @@ def test_a_bad_shard_count_in_the_env_is_a_clear_error(monkeypatch, value):
     if value == "":
         assert shard_count(uc) == 1  # empty means unset
         return
-    with pytest.raises(ShardError, match=rf"BATCHSCORE_SHARDS must be a whole number of shards from 1 to 64, "
-                                         rf"got '{value}'"):
+    with pytest.raises(
+        ShardError,
+        match=rf"BATCHSCORE_SHARDS must be a whole number of shards from 1 to 64, "
+        rf"got '{value}'",
+    ):
         shard_count(uc)
 
 
@@ -74,8 +77,16 @@ def test_plan_lists_every_shard_once_and_checks_its_entries():
 
 
 def _result(shard, count, version="v1", rows=10, seconds=1.0):
-    return {"shard": shard, "shards": count, "model_version": version, "model_sha256": "a" * 64,
-            "threshold": 0.5, "rows": rows, "seconds": seconds, "chunks": 1}
+    return {
+        "shard": shard,
+        "shards": count,
+        "model_version": version,
+        "model_sha256": "a" * 64,
+        "threshold": 0.5,
+        "rows": rows,
+        "seconds": seconds,
+        "chunks": 1,
+    }
 
 
 def test_combine_adds_up_all_shards_and_takes_the_slowest_as_the_time():

@@ -5,8 +5,13 @@ import pytest
 
 from pipeline.model.promotion import PromotionRule, metric_value, paired_bootstrap, should_promote
 
-RULE = PromotionRule(min_improvement=0.01, bootstrap_samples=200, min_win_share=0.95, brier_tolerance=0.002,
-                     flagged_share_bounds=(0.01, 0.5))
+RULE = PromotionRule(
+    min_improvement=0.01,
+    bootstrap_samples=200,
+    min_win_share=0.95,
+    brier_tolerance=0.002,
+    flagged_share_bounds=(0.01, 0.5),
+)
 
 
 @pytest.fixture(scope="module")
@@ -15,8 +20,8 @@ def holdout():
     n = 4000
     signal = rng.normal(size=n)
     y = (signal + rng.normal(scale=1.0, size=n)) > 1.6
-    strong = 1 / (1 + np.exp(-(2.0 * signal - 3.5)))                        # sees the signal clearly
-    weak = 1 / (1 + np.exp(-(0.6 * signal + rng.normal(scale=1.0, size=n) - 2.6)))   # a noisy view of it
+    strong = 1 / (1 + np.exp(-(2.0 * signal - 3.5)))  # sees the signal clearly
+    weak = 1 / (1 + np.exp(-(0.6 * signal + rng.normal(scale=1.0, size=n) - 2.6)))  # a noisy view of it
     return y, strong, weak
 
 
@@ -45,10 +50,12 @@ def test_a_better_challenger_that_breaks_calibration_is_kept_out(holdout):
     rng = np.random.default_rng(1)
     logit = np.log(strong / (1 - strong))
     calibrated_but_noisier = 1 / (1 + np.exp(-(logit + rng.normal(scale=0.8, size=len(y)))))
-    inflated = strong ** 0.35  # the same ranking as `strong`, far too high probabilities
+    inflated = strong**0.35  # the same ranking as `strong`, far too high probabilities
     d = should_promote(y, inflated, calibrated_but_noisier, 0.3, RULE)
-    assert metric_value("average_precision", y, inflated) > metric_value("average_precision", y,
-                                                                          calibrated_but_noisier) + 0.01
+    assert (
+        metric_value("average_precision", y, inflated)
+        > metric_value("average_precision", y, calibrated_but_noisier) + 0.01
+    )
     assert not d.promote and "Brier score worsens" in d.reason
     assert d.guardrails["brier_ok"] is False
 

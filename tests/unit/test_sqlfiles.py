@@ -25,7 +25,7 @@ def test_qualified_names_both_parts_in_error():
 def test_render_identifiers_fills_every_placeholder_and_leaves_other_braces_alone():
     text = "select '{}'::jsonb from {{ table }} join {{other}} using (id)"
     out = render_identifiers(text, table='"t"', other='"o"')
-    assert out == "select '{}'::jsonb from \"t\" join \"o\" using (id)"
+    assert out == 'select \'{}\'::jsonb from "t" join "o" using (id)'
 
 
 def test_render_identifiers_refuses_a_missing_value():

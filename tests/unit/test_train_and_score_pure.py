@@ -6,7 +6,7 @@ import pytest
 from benchmarks.bench_scoring import parse_copy_chunk
 from pipeline.config.loading import load_usecase
 from pipeline.model.estimator import make_pipeline
-from pipeline.model.predict import ScoringError, model_frame, probabilities
+from pipeline.model.predict import FeatureError, ScoringError, model_frame, probabilities
 from pipeline.model.train import evaluate, train_model
 from pipeline.scoring.stream import predict_arrow
 
@@ -72,8 +72,12 @@ def test_unseen_and_missing_categories_still_score(uc):
     model = train_model(train, holdout, uc).model
     holdout.loc[:9, "carrier"] = "ZZ"
     holdout.loc[10:19, "dest"] = np.nan
-    out = predict_arrow(model, pa.Table.from_pandas(holdout[["entity_id", *uc.feature_columns]],
-                                                    preserve_index=False), uc, threshold=0.5)
+    out = predict_arrow(
+        model,
+        pa.Table.from_pandas(holdout[["entity_id", *uc.feature_columns]], preserve_index=False),
+        uc,
+        threshold=0.5,
+    )
     scores = out.column("score").to_numpy()
     assert out.num_rows == 50 and ((scores >= 0) & (scores <= 1)).all()
     assert out.column("predicted_label").to_pylist() == (scores >= 0.5).tolist()
@@ -90,13 +94,25 @@ def test_scoring_refuses_probabilities_outside_0_1(uc):
 
 
 def test_model_frame_reports_missing_feature_columns(uc):
-    with pytest.raises(Exception, match="carrier"):
+    with pytest.raises(FeatureError, match="feature columns missing from the frame: carrier, dest, day_of_week"):
         model_frame(pd.DataFrame({"origin": ["EWR"]}), uc)
 
 
-def test_pipeline_encodes_categoricals_for_the_booster(uc):
-    pipe = make_pipeline(uc)
-    assert pipe.named_steps["model"].categorical_features == list(range(len(uc.features.categorical)))
+def test_pipeline_splits_on_categories_as_categories(uc):
+    # the fitted booster marks exactly the declared categoricals as categorical, and learns a label that one
+    # category carries alone
+    rng = np.random.default_rng(5)
+    train = _synthetic(uc, 3000, 5)
+    train["carrier"] = rng.choice(["AA", "DL", "UA"], len(train))
+    train["label"] = train["carrier"] == "DL"
+    pipe = make_pipeline(uc).fit(model_frame(train, uc), train["label"])
+    booster = pipe.named_steps["model"]
+    assert booster.is_categorical_.tolist() == [True] * len(uc.features.categorical) + [False] * len(
+        uc.features.numeric
+    )
+    probe = train.head(3).assign(carrier=["AA", "DL", "UA"])
+    proba = probabilities(pipe, probe, uc)
+    assert proba[1] > 0.9 and proba[0] < 0.1 and proba[2] < 0.1
 
 
 def test_rechunk_cuts_arrow_batches_of_any_size_into_exact_chunks():

@@ -15,11 +15,12 @@ def _raw(name="flight_cancellation"):
 
 
 @pytest.mark.parametrize("name", ["flight_cancellation", "departure_disruption"])
-def test_shipped_use_cases_load(name):
+def test_shipped_use_cases_load_with_the_features_in_the_order_the_model_sees_them(name):
     uc = load_usecase(name)
+    raw, _ = _raw(name)
     assert uc.name == name
-    assert uc.feature_columns[: len(uc.features.categorical)] == uc.features.categorical
-    assert 0 < uc.target.threshold < 1
+    assert uc.feature_columns == (*raw["features"]["categorical"], *raw["features"]["numeric"])
+    assert uc.target.threshold == raw["target"]["threshold"]
 
 
 @pytest.mark.parametrize("name", ["flight_cancellation", "departure_disruption"])
@@ -127,14 +128,21 @@ def test_row_count_band_must_straddle_one():
         parse_usecase(raw, path)
 
 
-@pytest.mark.parametrize(("key", "value", "message"), [
-    ("psi_threshold", 0, r"'monitoring.psi_threshold' must lie in \(0, 10\]"),
-    ("min_rows", 0, r"'monitoring.min_rows' must be an integer of at least 1"),
-    ("bins", 80, r"'monitoring.bins' must be at most 50"),
-    ("ignore_features", ["day_of_week", "no_such_column"], r"'monitoring.ignore_features' names columns that are "
-                                                          r"not features: no_such_column"),
-    ("min_roc_auc", "high", r"'monitoring.min_roc_auc' must be int or float"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("psi_threshold", 0, r"'monitoring.psi_threshold' must lie in \(0, 10\]"),
+        ("min_rows", 0, r"'monitoring.min_rows' must be an integer of at least 1"),
+        ("bins", 80, r"'monitoring.bins' must be at most 50"),
+        (
+            "ignore_features",
+            ["day_of_week", "no_such_column"],
+            r"'monitoring.ignore_features' names columns that are "
+            r"not features: no_such_column",
+        ),
+        ("min_roc_auc", "high", r"'monitoring.min_roc_auc' must be int or float"),
+    ],
+)
 def test_a_bad_monitoring_setting_names_its_key(key, value, message):
     raw, path = _raw()
     raw["monitoring"][key] = value

@@ -40,8 +40,7 @@ def test_failure_line_names_each_failed_check_with_its_count():
         check("expect_column_values_to_not_be_null", "temp", severity="warning", unexpected_count=5),
     ]
     assert failure_line(DAY, checks) == (
-        "validation failed for 2013-07-14: entity_id not unique (12 rows share a value); "
-        "distance out of range (3 rows)"
+        "validation failed for 2013-07-14: entity_id not unique (12 rows share a value); distance out of range (3 rows)"
     )
     assert failure_line(DAY, checks, "warning") == "validation failed for 2013-07-14: temp has nulls (5 rows)"
 
@@ -52,8 +51,9 @@ def test_all_passing_checks_give_no_failure_line():
 
 def test_empty_batch_and_missing_column_are_described_plainly():
     assert describe(check("expect_table_row_count_to_be_between", observed_value=0)) == "batch is empty (0 rows)"
-    missing = check("expect_column_values_to_not_be_null", "visib",
-                    error='Error: The column "visib" in BatchData does not exist.')
+    missing = check(
+        "expect_column_values_to_not_be_null", "visib", error='Error: The column "visib" in BatchData does not exist.'
+    )
     assert describe(missing) == "column visib missing"
 
 
@@ -67,8 +67,11 @@ def test_builtin_checks_cover_row_count_entity_id_and_every_declared_column(uc):
 
 
 def test_declared_types_map_to_what_gx_reflects(uc):
-    types = {c["kwargs"]["column"]: c["kwargs"]["type_list"] for c in builtin_expectations(uc, CTX)
-             if c["meta"]["kind"] == "column_type"}
+    types = {
+        c["kwargs"]["column"]: c["kwargs"]["type_list"]
+        for c in builtin_expectations(uc, CTX)
+        if c["meta"]["kind"] == "column_type"
+    }
     assert types["distance"] == ["DOUBLE PRECISION"]
     assert types["sched_dep_utc"] == ["TIMESTAMP WITH TIME ZONE"]
     assert "TEXT" in types["carrier"]
@@ -82,8 +85,7 @@ def test_severities_follow_the_config_defaults_and_overrides(uc):
 
 def test_null_rate_ceilings_come_from_config_and_unbounded_columns_skip_all_null(uc):
     checks = builtin_expectations(uc, CTX)
-    ceilings = {c["kwargs"]["column"]: 1 - c["kwargs"]["min_value"] for c in checks
-                if c["meta"]["kind"] == "null_rate"}
+    ceilings = {c["kwargs"]["column"]: 1 - c["kwargs"]["min_value"] for c in checks if c["meta"]["kind"] == "null_rate"}
     assert ceilings["plane_year"] == pytest.approx(0.5)
     assert ceilings["temp"] == pytest.approx(0.05)  # the default
     assert "wind_gust" not in ceilings  # ceiling 1.0: may be entirely null
@@ -94,8 +96,9 @@ def test_row_count_band_needs_history_and_follows_the_trailing_mean(uc):
     assert row_count_band(uc, (900, 950)) is None  # fewer than row_count_min_history dates
     low, high, mean = row_count_band(uc, (900, 1000, 950))
     assert mean == 950 and low == 475 and high == 1520
-    band = [c for c in builtin_expectations(uc, GateContext(DAY, (900, 1000, 950)))
-            if c["meta"]["kind"] == "row_count_band"]
+    band = [
+        c for c in builtin_expectations(uc, GateContext(DAY, (900, 1000, 950))) if c["meta"]["kind"] == "row_count_band"
+    ]
     assert band[0]["kwargs"] == {"min_value": 475, "max_value": 1520}
 
 
@@ -107,14 +110,23 @@ def test_category_checks_use_the_champions_categories_with_the_unseen_ceiling(uc
 
 def test_event_time_window_is_anchored_on_the_score_date(uc):
     [check] = [c for c in builtin_expectations(uc, CTX) if c["meta"]["kind"] == "event_time"]
-    assert check["kwargs"] == {"column": "sched_dep_utc", "min_value": "2013-07-14T00:00:00+00:00",
-                               "max_value": "2013-07-15T12:00:00+00:00"}
+    assert check["kwargs"] == {
+        "column": "sched_dep_utc",
+        "min_value": "2013-07-14T00:00:00+00:00",
+        "max_value": "2013-07-15T12:00:00+00:00",
+    }
 
 
 def test_suite_file_with_bad_severity_is_refused(tmp_path):
     path = tmp_path / "s.json"
-    path.write_text(json.dumps({"name": "s", "expectations": [
-        {"type": "expect_column_to_exist", "kwargs": {"column": "a"}, "severity": "fatal"}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "name": "s",
+                "expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": "a"}, "severity": "fatal"}],
+            }
+        )
+    )
     with pytest.raises(SuiteError, match="severity 'fatal'"):
         read_suite_file(path)
 
@@ -122,8 +134,12 @@ def test_suite_file_with_bad_severity_is_refused(tmp_path):
 def test_suite_that_gx_would_silently_shrink_is_refused():
     definition = suite_definition(load_usecase("flight_cancellation"), CTX)
     definition["expectations"].append(
-        {"type": "expect_column_values_to_be_purple", "kwargs": {"column": "carrier"},
-         "severity": "critical", "meta": {"position": len(definition["expectations"])}}
+        {
+            "type": "expect_column_values_to_be_purple",
+            "kwargs": {"column": "carrier"},
+            "severity": "critical",
+            "meta": {"position": len(definition["expectations"])},
+        }
     )
     with pytest.raises(SuiteError, match="did not accept 1 expectation.*expect_column_values_to_be_purple"):
         build_suite(definition)
@@ -137,19 +153,47 @@ def test_shipped_suites_load_completely():
 
 
 def test_each_failure_kind_reads_as_one_plain_phrase():
-    assert describe(check("expect_column_values_to_be_in_type_list", "distance", kind="column_type",
-                          observed_value="TEXT", kwargs={"type_list": ["DOUBLE PRECISION"]})) == (
-        "distance has type TEXT (declared DOUBLE PRECISION)")
+    assert describe(
+        check(
+            "expect_column_values_to_be_in_type_list",
+            "distance",
+            kind="column_type",
+            observed_value="TEXT",
+            kwargs={"type_list": ["DOUBLE PRECISION"]},
+        )
+    ) == ("distance has type TEXT (declared DOUBLE PRECISION)")
     assert describe(check("expect_column_values_to_not_be_null", "temp", kind="all_null")) == "temp is entirely null"
-    assert describe(check("expect_column_proportion_of_non_null_values_to_be_between", "temp", kind="null_rate",
-                          observed_value=0.6, kwargs={"min_value": 0.95})) == "temp null rate 40% above its ceiling 5%"
-    unseen = check("expect_column_values_to_be_in_set", "carrier", kind="categories", unexpected_count=90,
-                   partial_unexpected=["ZZ"])
+    assert (
+        describe(
+            check(
+                "expect_column_proportion_of_non_null_values_to_be_between",
+                "temp",
+                kind="null_rate",
+                observed_value=0.6,
+                kwargs={"min_value": 0.95},
+            )
+        )
+        == "temp null rate 40% above its ceiling 5%"
+    )
+    unseen = check(
+        "expect_column_values_to_be_in_set",
+        "carrier",
+        kind="categories",
+        unexpected_count=90,
+        partial_unexpected=["ZZ"],
+    )
     assert describe(unseen) == "carrier has categories the model never saw (90 rows, e.g. 'ZZ')"
-    assert describe(check("expect_table_row_count_to_be_between", kind="row_count_band", observed_value=92,
-                          kwargs={"min_value": 462, "max_value": 1478})).startswith("row count 92 outside 462..1478")
+    assert describe(
+        check(
+            "expect_table_row_count_to_be_between",
+            kind="row_count_band",
+            observed_value=92,
+            kwargs={"min_value": 462, "max_value": 1478},
+        )
+    ).startswith("row count 92 outside 462..1478")
     assert describe(check("expect_column_max_to_be_between", "days_behind", kind="freshness", observed_value=2)) == (
-        "source data ends 2 day(s) before the score date")
+        "source data ends 2 day(s) before the score date"
+    )
 
 
 def test_the_data_docs_store_keeps_only_the_newest_results(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ from pipeline.db.schema import table
 from pipeline.errors import PipelineStateError
 
 DEFAULT_DAYS = 30
-SCORE_BANDS = (0.05, 0.10, 0.20, 0.40, 0.60)   # edges of the score bands in the distribution plot
+SCORE_BANDS = (0.05, 0.10, 0.20, 0.40, 0.60)  # edges of the score bands in the distribution plot
 
 
 class ReportError(PipelineStateError, ValueError):
@@ -33,24 +33,26 @@ class ReportData:
     date_from: dt.date
     date_to: dt.date
     daily: pd.DataFrame
-    bands: pd.DataFrame            # score_date x band -> rows
+    bands: pd.DataFrame  # score_date x band -> rows
     drift: pd.DataFrame
     performance: pd.DataFrame
     promotions: pd.DataFrame
-    alerts: pd.DataFrame           # the latest 25
+    alerts: pd.DataFrame  # the latest 25
     alerts_total: int = 0
     champion: dict[str, Any] = field(default_factory=dict)
 
 
 # --- reading ---------------------------------------------------------------------------------------------------
 
+
 def _frame(conn: Any, sql: str, params: dict[str, Any]) -> pd.DataFrame:
     result = conn.execute(sa.text(sql), params)
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
-def resolve_range(engine: Engine, uc: UseCase, date_from: dt.date | None, date_to: dt.date | None
-                  ) -> tuple[dt.date, dt.date]:
+def resolve_range(
+    engine: Engine, uc: UseCase, date_from: dt.date | None, date_to: dt.date | None
+) -> tuple[dt.date, dt.date]:
     """The range to report: the given bounds, else the last 30 days up to the latest published date."""
     if date_from and date_to and date_from > date_to:
         raise ReportError(f"--from {date_from} is after --to {date_to}")
@@ -64,8 +66,9 @@ def resolve_range(engine: Engine, uc: UseCase, date_from: dt.date | None, date_t
     return date_from or date_to - dt.timedelta(days=DEFAULT_DAYS - 1), date_to
 
 
-def load_report_data(engine: Engine, uc: UseCase, date_from: dt.date | None = None,
-                     date_to: dt.date | None = None) -> ReportData:
+def load_report_data(
+    engine: Engine, uc: UseCase, date_from: dt.date | None = None, date_to: dt.date | None = None
+) -> ReportData:
     """Read the report's data from the BI views (and the predictions table for the score bands). The views
     exist once a night was monitored (or after ``batchscore db migrate``)."""
     date_from, date_to = resolve_range(engine, uc, date_from, date_to)
@@ -74,28 +77,74 @@ def load_report_data(engine: Engine, uc: UseCase, date_from: dt.date | None = No
     summary = table(views["daily_summary"])
     edges = ", ".join(str(e) for e in SCORE_BANDS)
     with engine.connect() as conn:
-        daily = _frame(conn, f"select * from {summary} where score_date between :f and :t "  # noqa: S608
-                             "order by score_date", window)
-        bands = _frame(conn, f"select score_date, width_bucket(score, array[{edges}]::float8[]) as band, "  # noqa: S608
-                             f"count(*) as n from {predictions_table(uc)} where score_date between :f and :t "
-                             "group by 1, 2 order by 1, 2", window)
-        drift = _frame(conn, "select * from batchscore.v_drift where use_case = :u and score_date between :f and :t "
-                             "order by score_date, feature, metric", window)
-        performance = _frame(conn, "select * from batchscore.v_model_performance where use_case = :u "
-                                   "and score_date between :f and :t order by score_date, role, model_version", window)
-        promotions = _frame(conn, "select * from batchscore.v_promotions where use_case = :u "
-                                  "and not dry_run order by decided_at", window)
-        alerts = _frame(conn, "select raised_at, kind, score_date, message from batchscore.alerts "
-                              "where use_case = :u and (score_date between :f and :t or score_date is null) "
-                              "order by raised_at desc limit 25", window)
+        daily = _frame(
+            conn,
+            f"select * from {summary} where score_date between :f and :t "  # noqa: S608
+            "order by score_date",
+            window,
+        )
+        bands = _frame(
+            conn,
+            f"select score_date, width_bucket(score, array[{edges}]::float8[]) as band, "  # noqa: S608
+            f"count(*) as n from {predictions_table(uc)} where score_date between :f and :t "
+            "group by 1, 2 order by 1, 2",
+            window,
+        )
+        drift = _frame(
+            conn,
+            "select * from batchscore.v_drift where use_case = :u and score_date between :f and :t "
+            "order by score_date, feature, metric",
+            window,
+        )
+        performance = _frame(
+            conn,
+            "select * from batchscore.v_model_performance where use_case = :u "
+            "and score_date between :f and :t order by score_date, role, model_version",
+            window,
+        )
+        promotions = _frame(
+            conn,
+            "select * from batchscore.v_promotions where use_case = :u and not dry_run order by decided_at",
+            window,
+        )
+        alerts = _frame(
+            conn,
+            "select raised_at, kind, score_date, message from batchscore.alerts "
+            "where use_case = :u and (score_date between :f and :t or score_date is null) "
+            "order by raised_at desc limit 25",
+            window,
+        )
         alerts_total = conn.execute(
-            sa.text("select count(*) from batchscore.alerts where use_case = :u "
-                    "and (score_date between :f and :t or score_date is null)"), window).scalar_one()
-        champion = conn.execute(
-            sa.text("select version, created_at, holdout_metrics from batchscore.model_versions "
-                    "where use_case = :u and status = 'champion'"), window).mappings().one_or_none()
+            sa.text(
+                "select count(*) from batchscore.alerts where use_case = :u "
+                "and (score_date between :f and :t or score_date is null)"
+            ),
+            window,
+        ).scalar_one()
+        champion = (
+            conn.execute(
+                sa.text(
+                    "select version, created_at, holdout_metrics from batchscore.model_versions "
+                    "where use_case = :u and status = 'champion'"
+                ),
+                window,
+            )
+            .mappings()
+            .one_or_none()
+        )
     if daily.empty:
         raise ReportError(f"{uc.name}: no published predictions between {date_from} and {date_to}")
-    return ReportData(uc.name, uc.description, date_from, date_to, daily,
-                      bands.pivot_table(index="score_date", columns="band", values="n", fill_value=0),
-                      drift, performance, promotions, alerts, int(alerts_total), dict(champion or {}))
+    return ReportData(
+        uc.name,
+        uc.description,
+        date_from,
+        date_to,
+        daily,
+        bands.pivot_table(index="score_date", columns="band", values="n", fill_value=0),
+        drift,
+        performance,
+        promotions,
+        alerts,
+        int(alerts_total),
+        dict(champion or {}),
+    )

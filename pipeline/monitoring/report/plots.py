@@ -19,12 +19,25 @@ def _pyplot() -> Any:
     matplotlib.use("Agg")  # files only, never a window
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({
-        "font.size": 10, "axes.titlesize": 12, "axes.titleweight": "bold", "axes.titlelocation": "left",
-        "axes.edgecolor": "#c5ccd3", "axes.labelcolor": INK, "xtick.color": MUTED, "ytick.color": MUTED,
-        "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.color": "#e6eaee",
-        "grid.linewidth": 0.8, "legend.frameon": False, "figure.dpi": 110,
-    })
+    plt.rcParams.update(
+        {
+            "font.size": 10,
+            "axes.titlesize": 12,
+            "axes.titleweight": "bold",
+            "axes.titlelocation": "left",
+            "axes.edgecolor": "#c5ccd3",
+            "axes.labelcolor": INK,
+            "xtick.color": MUTED,
+            "ytick.color": MUTED,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.color": "#e6eaee",
+            "grid.linewidth": 0.8,
+            "legend.frameon": False,
+            "figure.dpi": 110,
+        }
+    )
     return plt
 
 
@@ -46,8 +59,12 @@ def plot_volume(daily: pd.DataFrame) -> bytes:
     x = range(len(daily))
     ax.bar(x, daily["rows_scored"], color="#b9d3ea", width=0.7, label="rows scored")
     ax.set_ylabel("rows scored")
-    ax.set_xticks(list(x), _date_labels(daily["score_date"]), rotation=45 if len(daily) > 10 else 0, ha="right"
-                  if len(daily) > 10 else "center")
+    ax.set_xticks(
+        list(x),
+        _date_labels(daily["score_date"]),
+        rotation=45 if len(daily) > 10 else 0,
+        ha="right" if len(daily) > 10 else "center",
+    )
     right = ax.twinx()
     right.plot(list(x), daily["flagged_share"] * 100, color=BAD, marker="o", linewidth=2, label="flagged share")
     right.set_ylabel("flagged (%)", color=BAD)
@@ -55,8 +72,15 @@ def plot_volume(daily: pd.DataFrame) -> bytes:
     right.grid(False)
     right.spines["right"].set_visible(True)
     for xi, share in zip(x, daily["flagged_share"], strict=True):
-        right.annotate(f"{share:.1%}", (xi, share * 100), textcoords="offset points", xytext=(0, 7),
-                       ha="center", fontsize=8, color=BAD)
+        right.annotate(
+            f"{share:.1%}",
+            (xi, share * 100),
+            textcoords="offset points",
+            xytext=(0, 7),
+            ha="center",
+            fontsize=8,
+            color=BAD,
+        )
     ax.set_title("Daily volume and share flagged for action")
     handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
     ax.legend(handles, ["rows scored", "flagged share"], loc="upper left", ncols=2)
@@ -72,13 +96,13 @@ def plot_score_bands(bands: pd.DataFrame, threshold: float | None) -> bytes:
     x = list(range(len(shares)))
     bottom = pd.Series(0.0, index=shares.index)
     for band, (label, colour) in enumerate(zip(BAND_LABELS, BAND_COLOURS, strict=True)):
-        ax.bar(x, shares[band], bottom=bottom, color=colour, width=0.75, label=label, edgecolor="white",
-               linewidth=0.5)
+        ax.bar(x, shares[band], bottom=bottom, color=colour, width=0.75, label=label, edgecolor="white", linewidth=0.5)
         bottom += shares[band]
     ax.set_ylim(0, 100)
     ax.set_ylabel("share of rows (%)")
-    ax.set_xticks(x, _date_labels(shares.index), rotation=45 if len(x) > 10 else 0,
-                  ha="right" if len(x) > 10 else "center")
+    ax.set_xticks(
+        x, _date_labels(shares.index), rotation=45 if len(x) > 10 else 0, ha="right" if len(x) > 10 else "center"
+    )
     note = f" (flagged at score >= {threshold:g})" if threshold is not None else ""
     ax.set_title(f"Score distribution per date{note}")
     ax.legend(title="score band", bbox_to_anchor=(1.01, 1), loc="upper left")
@@ -99,8 +123,12 @@ def plot_drift_heatmap(drift: pd.DataFrame, threshold: float) -> bytes:
         ax.text(0.0, 0.5, "No drift measured in this period.", fontsize=12, color=MUTED)
         return _png(fig)
     table = psi.pivot_table(index="feature", columns="score_date", values="value", aggfunc="max")
-    judged = psi.pivot_table(index="feature", columns="score_date", values="status",
-                             aggfunc=lambda s: "insufficient" if (s == "insufficient").all() else "judged")
+    judged = psi.pivot_table(
+        index="feature",
+        columns="score_date",
+        values="status",
+        aggfunc=lambda s: "insufficient" if (s == "insufficient").all() else "judged",
+    )
     order = table.max(axis=1).sort_values(ascending=False).index.tolist()
     if "score" in order:
         order = ["score", *[f for f in order if f != "score"]]
@@ -119,8 +147,16 @@ def plot_drift_heatmap(drift: pd.DataFrame, threshold: float) -> bytes:
                 continue
             small = judged.loc[feature, day] == "insufficient"
             text = f"{value:.2f}" if value < 10 else f"{value:.0f}"
-            ax.text(j, i, text + ("*" if small else ""), ha="center", va="center", fontsize=7.5,
-                    color="white" if value > cap * 0.55 else INK, fontweight="bold" if value > threshold else None)
+            ax.text(
+                j,
+                i,
+                text + ("*" if small else ""),
+                ha="center",
+                va="center",
+                fontsize=7.5,
+                color="white" if value > cap * 0.55 else INK,
+                fontweight="bold" if value > threshold else None,
+            )
     bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
     bar.set_label("PSI (capped)")
     bar.ax.axhline(threshold, color=INK, linewidth=1.5)
@@ -152,8 +188,9 @@ def plot_performance(performance: pd.DataFrame) -> bytes:
                 ax.plot(when, rows[metric], style, color=colour, linewidth=2, label=f"{version} ({role})")
                 judged = rows["status"] != "insufficient"
                 ax.scatter(when[judged], rows.loc[judged, metric], color=colour, s=28, zorder=3)
-                ax.scatter(when[~judged], rows.loc[~judged, metric], facecolors="white", edgecolors=colour, s=28,
-                           zorder=3)
+                ax.scatter(
+                    when[~judged], rows.loc[~judged, metric], facecolors="white", edgecolors=colour, s=28, zorder=3
+                )
             holdout = performance.loc[performance["model_version"] == version, f"holdout_{metric}"].dropna()
             if not holdout.empty:
                 ax.axhline(float(holdout.iloc[0]), color=colour, linestyle=":", linewidth=1.2)
@@ -161,9 +198,14 @@ def plot_performance(performance: pd.DataFrame) -> bytes:
         ax.set_ylim(0, 1)
     axes[0].legend(loc="lower left", fontsize=8)
     fig.autofmt_xdate()
-    fig.suptitle("Once labels arrived; dotted: the version's holdout figure at training; hollow: too few labels "
-                 "or positives to judge",
-                 x=0.01, ha="left", fontsize=10, color=MUTED)
+    fig.suptitle(
+        "Once labels arrived; dotted: the version's holdout figure at training; hollow: too few labels "
+        "or positives to judge",
+        x=0.01,
+        ha="left",
+        fontsize=10,
+        color=MUTED,
+    )
     fig.tight_layout()
     return _png(fig)
 
@@ -193,8 +235,15 @@ def plot_promotions(promotions: pd.DataFrame, date_from: dt.date, date_to: dt.da
         verdict = "rolled back to" if rollback else ("promoted" if row["promoted"] else "kept champion over")
         gain = row.get("improvement")
         extra = f"\nAP {gain:+.3f}" if gain is not None and pd.notna(gain) and not rollback else ""
-        ax.annotate(f"{verdict} {row['challenger_version']}{extra}", (when.iloc[i], y), xytext=(8, 0),
-                    textcoords="offset points", va="center", fontsize=8, color=INK)
+        ax.annotate(
+            f"{verdict} {row['challenger_version']}{extra}",
+            (when.iloc[i], y),
+            xytext=(8, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+            color=INK,
+        )
     ax.set_xlim(start, end)
     ax.set_ylim(0, 1)
     ax.axvspan(pd.Timestamp(date_from), pd.Timestamp(date_to), color="#eef4fa", zorder=0)

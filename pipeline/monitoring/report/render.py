@@ -27,8 +27,17 @@ from pipeline.monitoring.report.plots import (
     plot_volume,
 )
 
-RUN_COLUMNS = ("score_date", "rows_scored", "flagged_share", "mean_score", "model_version", "validation_status",
-               "validation_warnings", "drifted_metrics", "run_seconds")
+RUN_COLUMNS = (
+    "score_date",
+    "rows_scored",
+    "flagged_share",
+    "mean_score",
+    "model_version",
+    "validation_status",
+    "validation_warnings",
+    "drifted_metrics",
+    "run_seconds",
+)
 
 
 def _template() -> Any:
@@ -37,7 +46,9 @@ def _template() -> Any:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("pipeline.monitoring.report", "templates"),
         autoescape=jinja2.select_autoescape(enabled_extensions=("j2", "html"), default=True),
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     return environment.get_template("report.html.j2")
 
@@ -45,8 +56,14 @@ def _template() -> Any:
 def _cells(frame: pd.DataFrame, formats: dict[str, Any]) -> list[list[str]]:
     rows = []
     for _, row in frame.iterrows():
-        rows.append(["" if row[c] is None or (not isinstance(row[c], str) and pd.isna(row[c])) else
-                     (formats[c](row[c]) if c in formats else str(row[c])) for c in frame.columns])
+        rows.append(
+            [
+                ""
+                if row[c] is None or (not isinstance(row[c], str) and pd.isna(row[c]))
+                else (formats[c](row[c]) if c in formats else str(row[c]))
+                for c in frame.columns
+            ]
+        )
     return rows
 
 
@@ -66,38 +83,80 @@ def render_html(data: ReportData, threshold: float | None, psi_threshold: float)
         {"label": "alerts in period", "value": f"{data.alerts_total}", "warn": data.alerts_total > 0},
     ]
     sections = [
-        ("Daily volume and flagged share", plot_volume(daily),
-         "How many records were scored each night, and which share crossed the action threshold."),
-        ("Score distribution per date", plot_score_bands(data.bands, threshold),
-         "The share of each night's records in each risk band; a sudden shift means the inputs or the model "
-         "changed, not necessarily the world."),
-        ("Drift heatmap", plot_drift_heatmap(data.drift, psi_threshold),
-         "Population stability index of every model input and of the score against what the model was "
-         f"trained on. Below 0.1: stable; above {psi_threshold:g}: the model sees data unlike its training data."),
-        ("Model performance over time", plot_performance(data.performance),
-         "Computed once the outcomes are known (late outcomes update a date). Champion: the published "
-         "predictions; shadow: a challenger scored alongside, never published."),
-        ("Promotion timeline", plot_promotions(data.promotions, data.date_from, data.date_to),
-         "Weekly retraining decisions: a challenger replaces the champion only when it beats it on the same "
-         "evidence."),
+        (
+            "Daily volume and flagged share",
+            plot_volume(daily),
+            "How many records were scored each night, and which share crossed the action threshold.",
+        ),
+        (
+            "Score distribution per date",
+            plot_score_bands(data.bands, threshold),
+            "The share of each night's records in each risk band; a sudden shift means the inputs or the model "
+            "changed, not necessarily the world.",
+        ),
+        (
+            "Drift heatmap",
+            plot_drift_heatmap(data.drift, psi_threshold),
+            "Population stability index of every model input and of the score against what the model was "
+            f"trained on. Below 0.1: stable; above {psi_threshold:g}: the model sees data unlike its training data.",
+        ),
+        (
+            "Model performance over time",
+            plot_performance(data.performance),
+            "Computed once the outcomes are known (late outcomes update a date). Champion: the published "
+            "predictions; shadow: a challenger scored alongside, never published.",
+        ),
+        (
+            "Promotion timeline",
+            plot_promotions(data.promotions, data.date_from, data.date_to),
+            "Weekly retraining decisions: a challenger replaces the champion only when it beats it on the same "
+            "evidence.",
+        ),
     ]
     runs = daily[list(RUN_COLUMNS)]
-    tables = [{"title": "Nightly runs", "columns": list(runs.columns), "rows": _cells(runs, {
-        "rows_scored": lambda v: f"{int(v):,}", "flagged_share": lambda v: f"{v:.1%}",
-        "mean_score": lambda v: f"{v:.3f}", "run_seconds": lambda v: f"{v:.1f} s",
-        "drifted_metrics": lambda v: str(int(v)), "validation_warnings": lambda v: str(int(v))})}]
+    tables = [
+        {
+            "title": "Nightly runs",
+            "columns": list(runs.columns),
+            "rows": _cells(
+                runs,
+                {
+                    "rows_scored": lambda v: f"{int(v):,}",
+                    "flagged_share": lambda v: f"{v:.1%}",
+                    "mean_score": lambda v: f"{v:.3f}",
+                    "run_seconds": lambda v: f"{v:.1f} s",
+                    "drifted_metrics": lambda v: str(int(v)),
+                    "validation_warnings": lambda v: str(int(v)),
+                },
+            ),
+        }
+    ]
     if not data.alerts.empty:
         more = data.alerts_total > len(data.alerts)
         shown = f" (the latest {len(data.alerts)} of {data.alerts_total})" if more else ""
         alerts = data.alerts[["raised_at", "kind", "message"]]
-        tables.append({"title": f"Latest alerts{shown}", "columns": list(alerts.columns), "rows": _cells(
-            alerts, {"raised_at": lambda v: pd.Timestamp(v).strftime("%Y-%m-%d %H:%M")})})
-    return str(_template().render(
-        use_case=data.use_case, description=data.description, date_from=data.date_from, date_to=data.date_to,
-        generated=f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}", kpis=kpis, tables=tables,
-        sections=[{"title": title, "note": note, "png_base64": base64.b64encode(png).decode()}
-                  for title, png, note in sections],
-    ))
+        tables.append(
+            {
+                "title": f"Latest alerts{shown}",
+                "columns": list(alerts.columns),
+                "rows": _cells(alerts, {"raised_at": lambda v: pd.Timestamp(v).strftime("%Y-%m-%d %H:%M")}),
+            }
+        )
+    return str(
+        _template().render(
+            use_case=data.use_case,
+            description=data.description,
+            date_from=data.date_from,
+            date_to=data.date_to,
+            generated=f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}",
+            kpis=kpis,
+            tables=tables,
+            sections=[
+                {"title": title, "note": note, "png_base64": base64.b64encode(png).decode()}
+                for title, png, note in sections
+            ],
+        )
+    )
 
 
 def default_report_path(uc: UseCase) -> Path:
@@ -105,8 +164,14 @@ def default_report_path(uc: UseCase) -> Path:
     return load_settings().home / "reports" / f"{uc.name}.html"
 
 
-def write_report(engine: Engine, uc: UseCase, *, date_from: dt.date | None = None, date_to: dt.date | None = None,
-                 output: Path | None = None) -> Path:
+def write_report(
+    engine: Engine,
+    uc: UseCase,
+    *,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    output: Path | None = None,
+) -> Path:
     """Build the report for the range and write it atomically (a reader never sees half a file)."""
     data = load_report_data(engine, uc, date_from, date_to)
     document = render_html(data, uc.target.threshold, uc.monitoring.psi_threshold)
