@@ -10,6 +10,8 @@ import time
 import uuid
 from typing import Any
 
+from pipeline.errors import ConfigError
+
 log = logging.getLogger("batchscore")
 
 QUIET_LOGGERS = ("sqlalchemy", "pgserver", "great_expectations", "airflow", "alembic", "py.warnings")
@@ -97,9 +99,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         conf = json.loads(args.conf) if args.conf else {}
     except json.JSONDecodeError as exc:
-        raise ValueError(f"--conf is not valid JSON: {exc}") from None
+        raise ConfigError(f"--conf is not valid JSON: {exc}") from None
     if not isinstance(conf, dict):
-        raise ValueError("--conf must be a JSON object")
+        raise ConfigError("--conf must be a JSON object")
     day = parse_date(args.date, what="--date") if args.date else None
     _engine()
     outcome = airflow_local.run_dag(args.dag_id, day, conf)

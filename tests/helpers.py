@@ -6,6 +6,22 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+#: every task of score_daily, as the DAG file declares them
+SCORE_DAILY_TASKS = frozenset(
+    {
+        "extract",
+        "validate",
+        "build_features",
+        "measure_drift",
+        "plan_shards",
+        "score",
+        "shadow_score",
+        "publish",
+        "monitor",
+        "refresh_report",
+    }
+)
+
 
 def flights_on(engine, day: dt.date) -> int:
     """Scheduled departures of one day in the source system."""

@@ -21,6 +21,12 @@ DATABASE_URL_ENV = "BATCHSCORE_DATABASE_URL"
 AIRFLOW_CONN_ENV = "AIRFLOW_CONN_BATCHSCORE_DB"  # the Airflow connection ``batchscore_db`` from the environment
 DEFAULT_USECASE = "flight_cancellation"
 MAX_SHARDS = 64
+#: read by the deployment (docker-compose.yml, deploy/*.sh), not by the package; accepted in the environment
+DEPLOYMENT_VARIABLES = {
+    "BATCHSCORE_WRITER_PASSWORD": "password of the pipeline's database role, for the compose deployment's init",
+    "BATCHSCORE_LOAD_DEMO": "1: the compose deployment's init loads the demo data and trains a champion",
+    "BATCHSCORE_IMAGE": "the Airflow image the compose deployment runs",
+}
 
 
 class SettingsError(ConfigError):
@@ -146,8 +152,21 @@ def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
 
+def _refuse_unknown_variables() -> None:
+    """A ``BATCHSCORE_*`` variable that is no setting is a typo until proven otherwise: name the closest one."""
+    import difflib
+    import os
+
+    known = {env_name(field) for field in Settings.model_fields} | set(DEPLOYMENT_VARIABLES)
+    for name in sorted(n for n in os.environ if n.startswith(ENV_PREFIX) and n not in known):
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise SettingsError(f"{name} is not a batchscore setting{hint}; see docs/reference/environment.md")
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment now."""
+    _refuse_unknown_variables()
     try:
         settings = Settings()
     except ValidationError as exc:

@@ -25,7 +25,6 @@ OTHER_TYPES = frozenset({"date", "timestamp", "timestamptz", "boolean"})
 ALLOWED_TYPES = NUMERIC_TYPES | TEXT_TYPES | OTHER_TYPES
 RESERVED_FEATURE_NAMES = frozenset({"entity_id", "score_date"})
 SEVERITIES = ("critical", "warning", "info")
-PROMOTION_METRICS = ("average_precision", "roc_auc", "neg_brier")
 #: hyper-parameters the model family sets itself (from [features] and for reproducible fits)
 FIXED_HYPERPARAMETERS = frozenset({"categorical_features", "early_stopping"})
 

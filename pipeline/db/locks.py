@@ -15,6 +15,8 @@ from enum import IntEnum
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pipeline.errors import BatchscoreError
+
 _HELD = "batchscore_advisory_locks"  # Connection.info key: (transaction, [locks held in it])
 
 
@@ -34,7 +36,7 @@ class Lock(IntEnum):
         return list(Lock).index(self)
 
 
-class LockOrderError(RuntimeError):
+class LockOrderError(BatchscoreError, RuntimeError):
     """A transaction asked for an advisory lock that ranks before one it already holds (a deadlock risk)."""
 
 

@@ -50,24 +50,14 @@ def sha256_of(path: Path) -> str:
 
 def code_version() -> str:
     """Package version plus the git revision when the checkout has one (``-dirty`` if modified)."""
+
+    def git(*args: str) -> str:
+        run = subprocess.run(["git", *args], cwd=project_root(), capture_output=True, text=True, timeout=5, check=True)
+        return run.stdout.strip()
+
     version = pipeline.__version__
     try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=project_root(),
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=project_root(),
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
+        rev, dirty = git("rev-parse", "--short=12", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
         return f"{version}+g{rev}{'-dirty' if dirty else ''}"
     except (OSError, subprocess.SubprocessError):
         return version

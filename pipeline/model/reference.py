@@ -24,8 +24,7 @@ from pipeline.model import registry
 log = logging.getLogger(__name__)
 
 REFERENCE_FORMAT = 1
-OTHER = "__other__"  # categories outside the reference's frequent ones (unseen ones included)
-MIN_CATEGORY_SHARE = 0.005  # categories rarer than this in training are pooled into OTHER
+MIN_CATEGORY_SHARE = 0.005  # rarer categories (and unseen ones) share the last bin, "other"
 MAX_CATEGORIES = 30
 
 

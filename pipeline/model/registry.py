@@ -81,12 +81,20 @@ def _row_to_version(row: Any) -> ModelVersion:
     )
 
 
+def _read(engine: Engine, sql: str, **params: Any) -> list[sa.Row[Any]]:
+    """The rows of one read of the registry."""
+    with engine.connect() as conn:
+        return list(conn.execute(sa.text(sql), params))
+
+
+def _first(engine: Engine, sql: str, **params: Any) -> sa.Row[Any] | None:
+    rows = _read(engine, sql, **params)
+    return rows[0] if rows else None
+
+
 def get_champion(engine: Engine, use_case: str) -> ModelVersion:
     """The current champion of a use case; a clear error when there is none."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.text(_SELECT + " where use_case = :u and status = 'champion'"), {"u": use_case}
-        ).one_or_none()
+    row = _first(engine, _SELECT + " where use_case = :u and status = 'champion'", u=use_case)
     if row is None:
         raise ModelError(f"no champion model for use case {use_case!r}: run `batchscore train` first")
     return _row_to_version(row)
@@ -94,10 +102,7 @@ def get_champion(engine: Engine, use_case: str) -> ModelVersion:
 
 def get_version(engine: Engine, use_case: str, version: str) -> ModelVersion:
     """One registered version; a clear error when unknown."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.text(_SELECT + " where use_case = :u and version = :v"), {"u": use_case, "v": version}
-        ).one_or_none()
+    row = _first(engine, _SELECT + " where use_case = :u and version = :v", u=use_case, v=version)
     if row is None:
         raise ModelError(f"unknown model version {version!r} for use case {use_case!r}")
     return _row_to_version(row)
@@ -258,31 +263,27 @@ def rollback_target(engine: Engine, use_case: str, to_version: str | None) -> st
         if mv.status == "champion":
             raise ModelError(f"{use_case} {to_version} is already the champion")
         return mv.version
-    with engine.connect() as conn:
-        version = conn.execute(
-            sa.text(
-                "select version from batchscore.model_versions where use_case = :u and status = 'archived' "
-                "order by status_changed_at desc, created_at desc limit 1"
-            ),
-            {"u": use_case},
-        ).scalar()
-    if version is None:
+    row = _first(
+        engine,
+        "select version from batchscore.model_versions where use_case = :u and status = 'archived' "
+        "order by status_changed_at desc, created_at desc limit 1",
+        u=use_case,
+    )
+    if row is None:
         raise ModelError(f"no former champion of {use_case!r} to roll back to; name one with --to")
-    return str(version)
+    return str(row.version)
 
 
 def list_versions(engine: Engine, use_case: str) -> list[dict[str, Any]]:
     """Every registered version of a use case, newest first."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "select version, status, created_at, created_by, train_from, train_to, holdout_from, holdout_to, "
-                "train_rows, holdout_metrics, artifact_sha256, status_changed_at from batchscore.model_versions "
-                "where use_case = :u order by created_at desc"
-            ),
-            {"u": use_case},
-        )
-        return [dict(r._mapping) for r in rows]
+    rows = _read(
+        engine,
+        "select version, status, created_at, created_by, train_from, train_to, holdout_from, "
+        "holdout_to, train_rows, holdout_metrics, artifact_sha256, status_changed_at "
+        "from batchscore.model_versions where use_case = :u order by created_at desc",
+        u=use_case,
+    )
+    return [dict(r._mapping) for r in rows]
 
 
 def shadow_version(engine: Engine, use_case: str, mode: str) -> ModelVersion | None:
@@ -292,41 +293,35 @@ def shadow_version(engine: Engine, use_case: str, mode: str) -> ModelVersion | N
     if mode != "latest_rejected":
         mv = get_version(engine, use_case, mode)
         return None if mv.status == "champion" else mv
-    with engine.connect() as conn:
-        version = conn.execute(
-            sa.text(
-                "select r.version from batchscore.model_versions r join batchscore.model_versions c "
-                "on c.use_case = r.use_case and c.status = 'champion' "
-                "where r.use_case = :u and r.status = 'rejected' and r.created_at > c.status_changed_at "
-                "order by r.created_at desc limit 1"
-            ),
-            {"u": use_case},
-        ).scalar()
-    return get_version(engine, use_case, version) if version else None
+    row = _first(
+        engine,
+        "select r.version from batchscore.model_versions r join batchscore.model_versions c "
+        "on c.use_case = r.use_case and c.status = 'champion' where r.use_case = :u and r.status = 'rejected' "
+        "and r.created_at > c.status_changed_at order by r.created_at desc limit 1",
+        u=use_case,
+    )
+    return get_version(engine, use_case, row.version) if row else None
 
 
 def holdout_average_precision(engine: Engine, use_case: str) -> dict[str, float | None]:
     """Each version's holdout average precision (the floor nightly performance is judged against)."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "select version, (holdout_metrics ->> 'average_precision')::float8 as ap "
-                "from batchscore.model_versions where use_case = :u"
-            ),
-            {"u": use_case},
-        )
-        return {r.version: r.ap for r in rows}
+    rows = _read(
+        engine,
+        "select version, (holdout_metrics ->> 'average_precision')::float8 as ap "
+        "from batchscore.model_versions where use_case = :u",
+        u=use_case,
+    )
+    return {r.version: r.ap for r in rows}
 
 
 def drift_reference(engine: Engine, use_case: str, version: str) -> tuple[Any, dict[str, Any]] | None:
     """(stored drift reference or None, features) of a version; None when the version is not registered."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.text(
-                "select drift_reference, features from batchscore.model_versions where use_case = :u and version = :v"
-            ),
-            {"u": use_case, "v": version},
-        ).one_or_none()
+    row = _first(
+        engine,
+        "select drift_reference, features from batchscore.model_versions where use_case = :u and version = :v",
+        u=use_case,
+        v=version,
+    )
     return None if row is None else (row.drift_reference, row.features or {})
 
 
@@ -344,14 +339,13 @@ def store_drift_reference(engine: Engine, use_case: str, version: str, reference
 
 def training_record(engine: Engine, use_case: str, version: str) -> dict[str, Any]:
     """The windows and label cut-off a version was trained on."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.text(
-                "select train_from, train_to, holdout_from, holdout_to, labels_known_at "
-                "from batchscore.model_versions where use_case = :u and version = :v"
-            ),
-            {"u": use_case, "v": version},
-        ).one_or_none()
+    row = _first(
+        engine,
+        "select train_from, train_to, holdout_from, holdout_to, labels_known_at "
+        "from batchscore.model_versions where use_case = :u and version = :v",
+        u=use_case,
+        v=version,
+    )
     if row is None:
         raise ModelError(f"unknown model version {version!r} for use case {use_case!r}")
     return dict(row._mapping)
@@ -359,12 +353,10 @@ def training_record(engine: Engine, use_case: str, version: str) -> dict[str, An
 
 def last_decision(engine: Engine, run_id: str) -> dict[str, Any] | None:
     """The newest promotion decision a run recorded (promoted, dry_run, champion_version), or None."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.text(
-                "select promoted, dry_run, champion_version from batchscore.promotion_decisions "
-                "where run_id = :r order by id desc limit 1"
-            ),
-            {"r": run_id},
-        ).one_or_none()
+    row = _first(
+        engine,
+        "select promoted, dry_run, champion_version from batchscore.promotion_decisions "
+        "where run_id = :r order by id desc limit 1",
+        r=run_id,
+    )
     return None if row is None else dict(row._mapping)

@@ -12,6 +12,7 @@ import urllib.request
 from email.message import EmailMessage
 from typing import Any, Protocol
 
+from pipeline.errors import ConfigError
 from pipeline.monitoring.alerts import Alert
 
 log = logging.getLogger("batchscore.alerts")
@@ -42,7 +43,7 @@ class WebhookChannel:
 
     def __init__(self, url: str, token: str | None = None, timeout: float = 10.0) -> None:
         if not url.startswith(("http://", "https://")):
-            raise ValueError("the alert webhook needs an http(s) URL")
+            raise ConfigError("the alert webhook needs an http(s) URL")
         self.url, self._token, self.timeout = url, token, timeout
 
     def __repr__(self) -> str:
@@ -78,7 +79,7 @@ class EmailChannel:
         timeout: float = 20.0,
     ) -> None:
         if not recipients:
-            raise ValueError('the alert e-mail connection needs recipients (extra: {"to": [...]})')
+            raise ConfigError('the alert e-mail connection needs recipients (extra: {"to": [...]})')
         self.host, self.port, self.sender, self.recipients = host, port, sender, recipients
         self.login, self._password, self.starttls, self.timeout = login, password, starttls, timeout
 
@@ -121,7 +122,7 @@ def channel_from_connection(conn: Any) -> Channel:
             password=conn.password,
             starttls=bool(extra.get("starttls", True)),
         )
-    raise ValueError(f"connection {conn.conn_id!r}: type {kind!r} is not an alert channel (use http, https or smtp)")
+    raise ConfigError(f"connection {conn.conn_id!r}: type {kind!r} is not an alert channel (use http, https or smtp)")
 
 
 def deliver(alerts: list[Alert], channels: list[Channel]) -> dict[str, str]:

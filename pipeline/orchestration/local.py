@@ -23,6 +23,7 @@ from typing import Any
 
 from pipeline.config.paths import dags_dir, project_root
 from pipeline.config.settings import load_settings
+from pipeline.errors import ConfigError
 
 
 def configure_airflow_env(*, logging_level: str = "ERROR") -> Path:
@@ -137,14 +138,14 @@ def run_dag(dag_id: str, day: dt.date | None, conf: dict[str, Any] | None = None
     if param and day is not None:
         full_conf[param] = day.isoformat()
     elif param and not full_conf.get(param):
-        raise ValueError(f"{dag_id} needs a date: pass --date YYYY-MM-DD")
+        raise ConfigError(f"{dag_id} needs a date: pass --date YYYY-MM-DD")
     params = copy.deepcopy(dag.params)
     try:
         params.update(full_conf)
         params.validate()
     except ParamValidationError as exc:
         # dag.test deletes an earlier run of the same logical date before it validates: check first
-        raise ValueError(f"invalid params for {dag_id}: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"invalid params for {dag_id}: {str(exc).splitlines()[0]}") from None
     logical = (dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC) + fires) if (param and day) else None
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):

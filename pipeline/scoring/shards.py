@@ -15,7 +15,6 @@ from pipeline.config.usecase import UseCase
 from pipeline.contracts import CombinedScores, Scores, Shard
 from pipeline.errors import BatchscoreError
 
-SHARDS_ENV = "BATCHSCORE_SHARDS"
 #: the column build_features adds to the run's features table when a run has more than one shard
 SHARD_COLUMN = "batchscore_shard"
 

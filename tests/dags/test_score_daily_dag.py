@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from pipeline.cli import main
 from pipeline.config.paths import project_root
 from pipeline.orchestration import local as airflow_local
-from tests.helpers import flights_on, ledger, predictions_fingerprint
+from tests.helpers import SCORE_DAILY_TASKS, flights_on, ledger, predictions_fingerprint
 
 HEAVY = ("great_expectations", "sklearn", "pandas", "joblib", "numpy", "scipy", "pgserver", "tqdm")
 
@@ -61,18 +61,7 @@ def test_retrain_weekly_is_wired_and_scheduled_weekly():
 
 
 def test_tasks_are_chained_extract_validate_features_score_publish_monitor_report(dag):
-    assert set(dag.task_ids) == {
-        "extract",
-        "validate",
-        "build_features",
-        "measure_drift",
-        "plan_shards",
-        "score",
-        "shadow_score",
-        "publish",
-        "monitor",
-        "refresh_report",
-    }
+    assert set(dag.task_ids) == SCORE_DAILY_TASKS
     downstream = {t: set(dag.get_task(t).downstream_task_ids) for t in dag.task_ids}
     assert downstream["extract"] >= {"validate"}
     assert "build_features" in downstream["validate"]

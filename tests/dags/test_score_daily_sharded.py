@@ -5,9 +5,11 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from pipeline.config.settings import env_name
 from pipeline.orchestration import local as airflow_local
-from pipeline.scoring.shards import SHARDS_ENV
 from tests.helpers import flights_on, ledger, predictions_fingerprint
+
+SHARDS_ENV = env_name("shards")
 
 DAY = dt.date(2013, 7, 23)
 

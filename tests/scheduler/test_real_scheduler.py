@@ -14,7 +14,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import flights_on, ledger, predictions_fingerprint
+from tests.helpers import SCORE_DAILY_TASKS, flights_on, ledger, predictions_fingerprint
 from tests.scheduler.conftest import REDIS_URL, VENV_BIN, Deployment, deployment_env, redis_reachable
 
 pytestmark = [pytest.mark.dags, pytest.mark.integration]
@@ -146,18 +146,7 @@ def test_score_daily_runs_to_success_on_a_real_scheduler(deployment, champion, s
         f"{dep.executor}: run {run_id} succeeded {took:.1f}s after the trigger, "  # type: ignore[attr-defined]
         f"{time.monotonic() - dep.started_at:.1f}s after the components started; tasks {tasks}"
     )  # type: ignore[attr-defined]
-    assert set(tasks) == {
-        "extract",
-        "validate",
-        "build_features",
-        "measure_drift",
-        "plan_shards",
-        "score",
-        "shadow_score",
-        "publish",
-        "monitor",
-        "refresh_report",
-    }
+    assert set(tasks) == SCORE_DAILY_TASKS
     assert all(s == "success" for s, _ in tasks.values())
 
     expected = flights_on(source, day)

@@ -7,8 +7,10 @@ import pytest
 
 from pipeline.config.loading import UseCaseError, load_usecase, parse_usecase
 from pipeline.config.paths import project_root
-from pipeline.scoring import shards
+from pipeline.config.settings import env_name
 from pipeline.scoring.shards import ShardError, check_count, check_shard, combine, plan, shard_count, shard_of
+
+SHARDS_ENV = env_name("shards")
 
 
 def test_shard_of_is_pinned_to_md5_so_it_never_changes_between_runs_or_machines():
@@ -31,20 +33,20 @@ def test_every_entity_lands_in_exactly_one_shard_and_shards_are_balanced(count):
 
 def test_shard_count_comes_from_the_env_var_first_then_the_use_case_then_one(monkeypatch):
     uc = load_usecase("flight_cancellation")
-    monkeypatch.delenv(shards.SHARDS_ENV, raising=False)
+    monkeypatch.delenv(SHARDS_ENV, raising=False)
     assert shard_count(uc) == uc.scoring.shards == 1
     raw = tomllib.loads((project_root() / "usecases" / "flight_cancellation.toml").read_text())
     raw["scoring"] = {"shards": 3}
     three = parse_usecase(raw, uc.path)
     assert shard_count(three) == 3
-    monkeypatch.setenv(shards.SHARDS_ENV, "2")
+    monkeypatch.setenv(SHARDS_ENV, "2")
     assert shard_count(three) == 2
 
 
 @pytest.mark.parametrize("value", ["two", "0", "-1", "65", "1.5", ""])
 def test_a_bad_shard_count_in_the_env_is_a_clear_error(monkeypatch, value):
     uc = load_usecase("flight_cancellation")
-    monkeypatch.setenv(shards.SHARDS_ENV, value)
+    monkeypatch.setenv(SHARDS_ENV, value)
     if value == "":
         assert shard_count(uc) == 1  # empty means unset
         return

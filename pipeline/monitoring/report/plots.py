@@ -10,7 +10,7 @@ import pandas as pd
 
 BAND_LABELS = ("< 0.05", "0.05-0.10", "0.10-0.20", "0.20-0.40", "0.40-0.60", ">= 0.60")
 BAND_COLOURS = ("#dce9f5", "#a9cbe6", "#f6d18b", "#f1a35c", "#e0673f", "#b2182b")
-INK, MUTED, ACCENT, GOOD, BAD = "#1f2933", "#6b7785", "#1f5f99", "#2e7d32", "#c62828"
+INK, MUTED, GOOD, BAD = "#1f2933", "#6b7785", "#2e7d32", "#c62828"
 
 
 def _pyplot() -> Any:
