@@ -150,6 +150,14 @@ class TrainingSet(TypedDict):
     rows: dict[str, int]  # training, holdout
 
 
+class TrainingValidation(TypedDict):
+    """validate_training_set: the training suite's verdict on one set (a critical failure raises instead)."""
+
+    status: str
+    warnings: str | None
+    seconds: float
+
+
 class Challenger(TypedDict):
     """train_challenger: the registered candidate."""
 

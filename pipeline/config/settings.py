@@ -164,9 +164,11 @@ def _refuse_unknown_variables() -> None:
         raise SettingsError(f"{name} is not a batchscore setting{hint}; see docs/reference/environment.md")
 
 
-def load_settings() -> Settings:
-    """Read the settings from the environment now."""
-    _refuse_unknown_variables()
+def load_settings(*, refuse_unknown: bool = True) -> Settings:
+    """Read the settings from the environment now (``refuse_unknown=False``: tolerate a misspelt variable, for
+    code that runs while another error is being reported)."""
+    if refuse_unknown:
+        _refuse_unknown_variables()
     try:
         settings = Settings()
     except ValidationError as exc:

@@ -1,7 +1,7 @@
 """The tables of a use-case file, one model each, and the value types their keys use.
 
 Every key has one type, one default and one meaning (the ``description`` of its field, from which
-``docs/usecase-reference.md`` is generated); unknown keys are refused; a value is checked where it is declared.
+``docs/reference/usecase.md`` is generated); unknown keys are refused; a value is checked where it is declared.
 The file as a whole is :class:`pipeline.config.usecase.UseCase`.
 """
 

@@ -62,8 +62,11 @@ _URL_CREDENTIALS = re.compile(r"([a-zA-Z][\w+.-]*://[^:/@\s]+:)[^@\s]+@")
 def redact_text(text: str) -> str:
     """Free text (an error message) with passwords of URLs in it, and the configured one, masked."""
     text = _URL_CREDENTIALS.sub(r"\1***@", text)
-    url = load_settings().database_url
-    password = make_url(url).password if url else None
+    try:
+        url = load_settings(refuse_unknown=False).database_url
+        password = make_url(url).password if url else None
+    except Exception:  # the settings may be what failed: the URL pattern above still masks URL passwords
+        password = None
     return text.replace(password, "***") if password else text
 
 

@@ -4,8 +4,9 @@ All are transaction-level locks (``pg_advisory_xact_lock``): they are released b
 transaction that took them, so a killed process can never leave one behind. A lock is taken on a key pair
 (:class:`Lock`, ``hashtext(<scope>)``), the scope naming what is locked (a use case, a use case and a date).
 
-Acquisition order: within one transaction, locks are taken in increasing :class:`Lock` value, never the other
-way round, so two transactions can never wait for each other in a cycle. :func:`advisory_lock` enforces it.
+Acquisition order: within one transaction, locks are taken in the order :class:`Lock` declares them (its
+``rank``; the key numbers are historical and do not follow it), never the other way round, so two transactions can
+never wait for each other in a cycle. :func:`advisory_lock` enforces it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ _HELD = "batchscore_advisory_locks"  # Connection.info key: (transaction, [locks
 
 
 class Lock(IntEnum):
-    """The advisory lock keys, in acquisition order (lower first)."""
+    """The advisory lock keys, declared in acquisition order (the earlier first)."""
 
     MIGRATIONS = 7_146_001  # the schema: one migrator at a time
     BI_VIEWS = 7_146_005  # CREATE OR REPLACE VIEW and GRANT on the BI views (concurrent ones fail)

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def build_features(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str, *, shards: int = 1) -> Features:
     """Create the run's features table from its staged batch with the use case's feature query.
 
-    With ``shards`` > 1 each row also gets its shard (:data:`~pipeline.shards.SHARD_COLUMN`, computed once
+    With ``shards`` > 1 each row also gets its shard (:data:`~pipeline.scoring.shards.SHARD_COLUMN`, computed once
     here), and the result carries the plan the ``score`` tasks are mapped over.
     """
     started = time.perf_counter()

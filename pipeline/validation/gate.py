@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from pipeline.config.paths import expectations_dir
 from pipeline.config.usecase import UseCase
-from pipeline.contracts import Validation
+from pipeline.contracts import TrainingValidation, Validation
 from pipeline.db.ledger import REJECTED, record_unpublished_run, trailing_row_counts
 from pipeline.db.sql import load_sql
 from pipeline.db.staging import staging_tables
@@ -139,7 +139,9 @@ def validate_staged_batch(
     )
 
 
-def validate_training_table(engine: Engine, uc: UseCase, table: str, *, dataset: str, run_id: str) -> dict[str, Any]:
+def validate_training_table(
+    engine: Engine, uc: UseCase, table: str, *, dataset: str, run_id: str
+) -> TrainingValidation:
     """The training suite on a staged training or holdout set; raise :class:`ValidationFailed` when a
     critical check fails (before any model is fitted)."""
     if not uc.validation.training_suite:
@@ -172,7 +174,7 @@ def validate_training_table(engine: Engine, uc: UseCase, table: str, *, dataset:
     status, reason, warnings_line = _decide(checks, f"the {dataset} set of {uc.name}")
     if reason:
         raise ValidationFailed(reason)
-    return {"status": status, "warnings": warnings_line, "seconds": round(time.perf_counter() - started, 3)}
+    return TrainingValidation(status=status, warnings=warnings_line, seconds=round(time.perf_counter() - started, 3))
 
 
 def failed_warnings(engine: Engine, uc: UseCase, run_id: str) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
--- Turn a run's staged predictions (sql/tables/staged_predictions.sql) into a finished partition, outside the
+-- Turn a run's staged predictions (sql/predictions/staged_predictions.sql) into a finished partition, outside the
 -- publish transaction: the run's defaults go, the key is built once on the whole date (a duplicate entity
 -- fails here), and the date check stays, so attaching needs no scan. grain: one row per entity_id.
 alter table {{staged}}

@@ -259,6 +259,7 @@ def test_the_report_refuses_an_inverted_or_empty_range(source, champion, tmp_pat
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(
     shutil.which("chromium") is None,
     reason="Debian package chromium is not installed (apt-get install chromium): "

@@ -161,3 +161,16 @@ def test_predict_threads_default_to_every_core_and_follow_the_setting_and_the_op
         monkeypatch.setenv("BATCHSCORE_PREDICT_THREADS", bad)
         with pytest.raises(ValueError, match=f"BATCHSCORE_PREDICT_THREADS must be a positive integer, got .*{bad}"):
             predict_threads()
+
+
+def test_the_same_data_and_seed_give_a_byte_identical_artifact(uc):
+    import io
+
+    import joblib
+
+    def artifact() -> bytes:
+        buffer = io.BytesIO()
+        joblib.dump(train_model(_synthetic(uc, 3000, 8), _synthetic(uc, 500, 9), uc).model, buffer)
+        return buffer.getvalue()
+
+    assert artifact() == artifact()
