@@ -3,8 +3,8 @@
 Every error the package raises on purpose derives from :class:`BatchscoreError`. Its ``retryable`` flag tells the
 orchestrator what to do: bad data, a bad declaration or a bad artifact stay bad however often a task is retried,
 so such errors fail the task at once; a transient condition (a lock that stayed busy) may clear, so it is retried.
-Exceptions that do not derive from this base (a dropped connection, a full disk) keep the orchestrator's default
-retries.
+Database errors are judged by their SQLSTATE class (:func:`is_retryable`); anything else (a dropped connection
+without a SQLSTATE, a full disk) keeps the orchestrator's default retries.
 """
 
 from __future__ import annotations
@@ -26,10 +26,26 @@ class BatchscoreError(Exception):
             self.__dict__["retryable"] = retryable  # an instance attribute shadows the class default
 
 
+#: SQLSTATE classes of database errors that retrying the same statement cannot mend: a syntax error, an undefined
+#: object or a missing privilege in our SQL (42), data the statement cannot take (22)
+PERMANENT_SQLSTATE_CLASSES = frozenset({"22", "42"})
+#: ...and of those that may clear: a lost connection (08), a serialization failure or deadlock (40), a server out
+#: of resources (53), a lock that was busy (55), an administrator's restart or cancel (57), a system error (58)
+TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "55", "57", "58"})
+
+
 def is_retryable(exc: BaseException) -> bool | None:
-    """True or False for our errors; None for anything else (the orchestrator's default applies)."""
+    """True or False when retrying is known to help or not: our errors by their flag, database errors by their
+    SQLSTATE class; None for anything else (the orchestrator's default applies)."""
     if isinstance(exc, BatchscoreError):
         return bool(getattr(exc, "retryable", False))
+    # a driver error, or SQLAlchemy's wrapper of one (.orig); read by duck typing to import neither here
+    sqlstate = getattr(getattr(exc, "orig", exc), "pgcode", None)
+    if isinstance(sqlstate, str) and len(sqlstate) == 5:
+        if sqlstate[:2] in PERMANENT_SQLSTATE_CLASSES:
+            return False
+        if sqlstate[:2] in TRANSIENT_SQLSTATE_CLASSES:
+            return True
     return None
 
 

@@ -21,8 +21,8 @@ FIRST_TASK = {"score_daily": "extract", "retrain_weekly": "build_training_set"}
 
 
 class BatchscoreRetryPolicy(RetryPolicy):
-    """Fail at once on errors that retrying cannot mend (bad data, a bad declaration, a bad artifact: every
-    :class:`~pipeline.errors.BatchscoreError` whose ``retryable`` is False); retry the rest as the task says."""
+    """Fail at once on errors that retrying cannot mend (bad data, a bad declaration, a bad artifact, a bad
+    statement: :func:`pipeline.errors.is_retryable` says False); retry the rest as the task says."""
 
     def evaluate(self, exception: BaseException, try_number: int, max_tries: int, context: Any = None) -> RetryDecision:
         if is_retryable(exception) is False:

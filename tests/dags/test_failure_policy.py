@@ -35,8 +35,12 @@ def test_the_policy_fails_our_permanent_errors_and_leaves_the_rest_to_the_retrie
     from pipeline.scoring.publish import PublishLockTimeout
     from pipeline.validation.checks import ValidationFailed
 
+    class SyntaxErrorInOurSql(Exception):
+        pgcode = "42601"
+
     policy = BatchscoreRetryPolicy()
-    for permanent in (ValidationFailed("bad data"), UseCaseError("bad file"), ModelError("tampered")):
+    syntax = sa.exc.ProgrammingError("selec 1", None, SyntaxErrorInOurSql("syntax error at or near selec"))
+    for permanent in (ValidationFailed("bad data"), UseCaseError("bad file"), ModelError("tampered"), syntax):
         assert policy.evaluate(permanent, 1, 3).action is RetryAction.FAIL
     transient = sa.exc.OperationalError("select 1", None, Exception("server closed the connection"))
     for retryable in (PublishLockTimeout("readers kept the table"), transient, OSError("disk")):
