@@ -3,7 +3,7 @@
 Every error the package raises on purpose derives from :class:`BatchscoreError`. Its ``retryable`` flag tells the
 orchestrator what to do: bad data, a bad declaration or a bad artifact stay bad however often a task is retried,
 so such errors fail the task at once; a transient condition (a lock that stayed busy) may clear, so it is retried.
-Database errors are judged by their SQLSTATE class (:func:`is_retryable`); anything else (a dropped connection
+Database errors are judged by their SQLSTATE (:func:`is_retryable`); anything else (a dropped connection
 without a SQLSTATE, a full disk) keeps the orchestrator's default retries.
 """
 
@@ -26,9 +26,24 @@ class BatchscoreError(Exception):
             self.__dict__["retryable"] = retryable  # an instance attribute shadows the class default
 
 
-#: SQLSTATE classes of database errors that retrying the same statement cannot mend: a syntax error, an undefined
-#: object or a missing privilege in our SQL (42), data the statement cannot take (22)
-PERMANENT_SQLSTATE_CLASSES = frozenset({"22", "42"})
+#: SQLSTATEs of database errors that retrying the same statement cannot mend: a syntax error, a missing privilege,
+#: an undefined column or function, mismatched types in our SQL; data the statement cannot take. (Not every code of
+#: their classes: an undefined or duplicate table can be a race with another session, which a retry may clear.)
+PERMANENT_SQLSTATES = frozenset(
+    {
+        "42601",
+        "42501",
+        "42703",
+        "42883",
+        "42804",
+        "42846",  # syntax, privilege, column, function, types, cast
+        "22P02",
+        "22003",
+        "22012",
+        "22007",
+        "22008",  # invalid text, out of range, division by zero, dates
+    }
+)
 #: ...and of those that may clear: a lost connection (08), a serialization failure or deadlock (40), a server out
 #: of resources (53), a lock that was busy (55), an administrator's restart or cancel (57), a system error (58)
 TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "55", "57", "58"})
@@ -36,13 +51,13 @@ TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "55", "57", "58"})
 
 def is_retryable(exc: BaseException) -> bool | None:
     """True or False when retrying is known to help or not: our errors by their flag, database errors by their
-    SQLSTATE class; None for anything else (the orchestrator's default applies)."""
+    SQLSTATE; None for anything else (the orchestrator's default applies)."""
     if isinstance(exc, BatchscoreError):
         return bool(getattr(exc, "retryable", False))
     # a driver error, or SQLAlchemy's wrapper of one (.orig); read by duck typing to import neither here
     sqlstate = getattr(getattr(exc, "orig", exc), "pgcode", None)
     if isinstance(sqlstate, str) and len(sqlstate) == 5:
-        if sqlstate[:2] in PERMANENT_SQLSTATE_CLASSES:
+        if sqlstate in PERMANENT_SQLSTATES:
             return False
         if sqlstate[:2] in TRANSIENT_SQLSTATE_CLASSES:
             return True

@@ -10,7 +10,7 @@ import re
 
 from pipeline.errors import ConfigError
 
-IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # always used with fullmatch (``$`` would allow a final newline)
 
 
 class SqlIdentifierError(ConfigError):
@@ -19,7 +19,7 @@ class SqlIdentifierError(ConfigError):
 
 def check_identifier(name: object, *, what: str = "identifier") -> str:
     """``name`` when it is a plain lowercase identifier; :class:`SqlIdentifierError` otherwise."""
-    if not isinstance(name, str) or not IDENTIFIER.match(name):
+    if not isinstance(name, str) or not IDENTIFIER.fullmatch(name):
         raise SqlIdentifierError(
             f"invalid {what} {name!r}: use 1-63 characters of lowercase letters, digits and '_', "
             "starting with a letter or '_'"

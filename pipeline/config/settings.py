@@ -70,7 +70,7 @@ OptionalPositiveInt = Annotated[int | None, BeforeValidator(_positive_int)]
 class Settings(BaseSettings):
     """The environment of one process (``BATCHSCORE_<FIELD>``); defaults make the embedded setup work alone."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True, env_ignore_empty=True)
 
     database_url: Annotated[str | None, BeforeValidator(_blank_is_unset)] = Field(
         None,

@@ -44,7 +44,7 @@ class DeclarationProblem(Exception):
 
 
 def _identifier(value: str) -> str:
-    if not IDENTIFIER.match(value):
+    if not IDENTIFIER.fullmatch(value):
         raise ValueError(
             f"must be a plain lowercase SQL name (1-63 of a-z, 0-9, '_', not starting with a digit), got {value!r}"
         )

@@ -39,8 +39,12 @@ from pipeline.config.tables import (
     TrainingWindows,
     ValidationSpec,
 )
+from pipeline.errors import ConfigError
 
-__all__ = ["SEVERITIES", "DeclarationProblem", "MonitoringSpec", "PromotionRule", "UseCase"]
+__all__ = ["SEVERITIES", "USECASE_VIEWS", "DeclarationProblem", "MonitoringSpec", "PromotionRule", "UseCase"]
+
+#: the BI views of every use case, each named ``<views_prefix><view>``
+USECASE_VIEWS = ("latest_predictions", "daily_summary")
 
 
 class UseCase(Table):
@@ -99,7 +103,7 @@ class UseCase(Table):
             raise DeclarationProblem(
                 "monitoring.ignore_features", f"names columns that are not features: {', '.join(unknown)}"
             )
-        if not IDENTIFIER.match(f"{self.views_prefix}daily_summary"):
+        if not all(IDENTIFIER.fullmatch(f"{self.views_prefix}{view}") for view in USECASE_VIEWS):
             raise DeclarationProblem(
                 "output.views_prefix",
                 f"{self.views_prefix!r} does not make valid view names (lowercase letters, digits and '_')",
@@ -167,7 +171,7 @@ class UseCase(Table):
     def query(self, kind: Literal["batch", "features", "labels", "freshness"]) -> str:
         """The text of one of the use case's SQL files (read when the use case was loaded)."""
         if kind not in self._queries:
-            raise KeyError(f"{self.name}: no {kind} query declared")
+            raise ConfigError(f"{self.name}: no {kind} query declared")
         return self._queries[kind]
 
     def with_queries(self, path: Path, queries: dict[str, str]) -> UseCase:

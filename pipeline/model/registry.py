@@ -225,7 +225,7 @@ def record_decision(conn: Connection, decision: dict[str, Any]) -> int:
         **decision,
     }
     if not str(row.get("reason") or "").strip():
-        raise ValueError("a promotion decision needs a reason")
+        raise ModelError("a promotion decision needs a reason")
     for key in ("rule", "champion_metrics", "challenger_metrics", "bootstrap", "guardrails"):
         row[key] = json.dumps(row[key], default=str) if row[key] is not None else None
     return int(conn.execute(sa.text(load_sql("model/insert_promotion_decision.sql")), row).scalar_one())

@@ -12,7 +12,7 @@ import urllib.request
 from email.message import EmailMessage
 from typing import Any, Protocol
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, TransientError
 from pipeline.monitoring.alerts import Alert
 
 log = logging.getLogger("batchscore.alerts")
@@ -58,7 +58,7 @@ class WebhookChannel:
             request.add_header("Authorization", f"Bearer {self._token}")
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
             if response.status >= 300:
-                raise RuntimeError(f"webhook answered HTTP {response.status}")
+                raise TransientError(f"webhook answered HTTP {response.status}")
 
 
 class EmailChannel:

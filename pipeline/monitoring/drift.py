@@ -22,8 +22,15 @@ import pandas as pd
 
 from pipeline.config.usecase import MonitoringSpec, UseCase
 from pipeline.contracts import Drift
+from pipeline.errors import BatchscoreError
 
 SCORE_FEATURE = "score"
+
+
+class DriftError(BatchscoreError, ValueError):
+    """Counts that cannot be compared with the reference (different bins)."""
+
+
 SHARE_FLOOR = 1e-4  # empty bins get this share, so that the logarithm stays finite
 
 
@@ -32,7 +39,7 @@ def population_stability_index(expected: list[float] | np.ndarray, actual: list[
     e = np.maximum(np.asarray(expected, dtype="float64"), SHARE_FLOOR)
     a = np.maximum(np.asarray(actual, dtype="float64"), SHARE_FLOOR)
     if e.shape != a.shape:
-        raise ValueError(f"PSI needs the same bins on both sides, got {e.shape[0]} and {a.shape[0]}")
+        raise DriftError(f"PSI needs the same bins on both sides, got {e.shape[0]} and {a.shape[0]}")
     return float(np.sum((a - e) * np.log(a / e)))
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from airflow.sdk import BaseHook, BaseNotifier
 from airflow.sdk.definitions.retry_policy import RetryDecision, RetryPolicy
 
-from pipeline.errors import is_retryable
+from pipeline.errors import ConfigError, is_retryable
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,11 @@ class BatchscoreRetryPolicy(RetryPolicy):
     statement: :func:`pipeline.errors.is_retryable` says False); retry the rest as the task says."""
 
     def evaluate(self, exception: BaseException, try_number: int, max_tries: int, context: Any = None) -> RetryDecision:
-        if is_retryable(exception) is False:
+        verdict = is_retryable(exception)
+        if verdict is False:
             return RetryDecision.fail(reason=f"{type(exception).__name__} is not retryable: retrying cannot help")
+        if verdict is True:
+            return RetryDecision.retry(reason=f"{type(exception).__name__} may clear by itself: retrying")
         return RetryDecision.default()
 
     def serialize(self) -> dict[str, Any]:
@@ -51,6 +54,7 @@ def record_task_failure(context: dict[str, Any]) -> None:
     Rejections by the validation gate are recorded by the gate itself (status ``rejected``).
     """
     from pipeline.config.loading import load_usecase
+    from pipeline.config.settings import load_settings
     from pipeline.db.engine import get_engine
     from pipeline.db.ledger import FAILED, record_unpublished_run
     from pipeline.scoring.dates import parse_date, resolve_score_date
@@ -71,7 +75,9 @@ def record_task_failure(context: dict[str, Any]) -> None:
                 params.get("score_date"), context.get("data_interval_end"), context["dag_run"].run_after
             )
             run_id, ref = context["run_id"], None
-        record_unpublished_run(get_engine(), load_usecase(ref), day, run_id, status=FAILED, reason=message)
+        settings = load_settings(refuse_unknown=False)  # a misspelt variable must not stop the ledger row
+        uc = load_usecase(ref or settings.default_usecase)
+        record_unpublished_run(get_engine(settings), uc, day, run_id, status=FAILED, reason=message)
     except Exception:  # a callback must never hide the original failure
         log.exception("could not record the failed run in the ledger")
 
@@ -90,7 +96,7 @@ class AlertNotifier(BaseNotifier):
     def __init__(self, on: str, conn_id: str | None = None) -> None:
         super().__init__()
         if on not in ("failure", "monitor"):
-            raise ValueError(f"AlertNotifier(on=...) must be 'failure' or 'monitor', got {on!r}")
+            raise ConfigError(f"AlertNotifier(on=...) must be 'failure' or 'monitor', got {on!r}")
         from pipeline.monitoring.channels import ALERTS_CONN_ID
 
         self.on, self.conn_id = on, conn_id or ALERTS_CONN_ID
@@ -120,18 +126,22 @@ class AlertNotifier(BaseNotifier):
         deliver(alerts, self.channels())
 
     def _failure_alerts(self, context: Any) -> list[Any]:
-        from pipeline.config.settings import load_settings
+        from pipeline.config.settings import DEFAULT_USECASE, load_settings
         from pipeline.db.engine import get_engine, redact_text
         from pipeline.monitoring.alerts import record_new_alerts, run_failure_alert
 
         ti, exc = context["task_instance"], context.get("exception")
         batch = _batch_of(context) or {}
-        use_case = batch.get("use_case") or load_settings().default_usecase
+        try:  # a misspelt variable may be why the task failed: the alert must still go out
+            settings = load_settings(refuse_unknown=False)
+        except Exception:
+            settings = None
+        use_case = batch.get("use_case") or (settings.default_usecase if settings else DEFAULT_USECASE)
         error = redact_text(f"{type(exc).__name__}: {exc}") if exc else "failed"
         day = batch.get("score_date") or batch.get("cutoff")
         alert = run_failure_alert(use_case, day, ti.dag_id, context["run_id"], ti.task_id, error[:500])
         try:
-            return record_new_alerts(get_engine(), [alert])
+            return record_new_alerts(get_engine(settings), [alert])
         except Exception:  # the database may be why the task failed: still tell someone
             log.exception("could not record the alert; delivering it anyway")
             return [alert]

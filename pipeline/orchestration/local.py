@@ -31,7 +31,7 @@ def configure_airflow_env(*, logging_level: str = "ERROR") -> Path:
     home = load_settings().airflow_home
     home.mkdir(parents=True, exist_ok=True)
     if "airflow" in sys.modules and os.environ.get("AIRFLOW_HOME") != str(home):
-        raise RuntimeError("airflow was imported before batchscore configured AIRFLOW_HOME")
+        raise ConfigError("airflow was imported before batchscore configured AIRFLOW_HOME")
     os.environ["AIRFLOW_HOME"] = str(home)
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_dir())
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -77,9 +77,9 @@ def load_dag(dag_id: str, *, retries: int | None = 0) -> Any:
         bag = DagBag(dag_folder=str(dags_dir()))
         if bag.import_errors:
             problems = "; ".join(f"{Path(k).name}: {v.strip().splitlines()[-1]}" for k, v in bag.import_errors.items())
-            raise RuntimeError(f"DAG import errors: {problems}")
+            raise ConfigError(f"DAG import errors: {problems}")
         if dag_id not in bag.dags:
-            raise KeyError(f"no DAG {dag_id!r} in {dags_dir()} (found: {', '.join(sorted(bag.dags))})")
+            raise ConfigError(f"no DAG {dag_id!r} in {dags_dir()} (found: {', '.join(sorted(bag.dags))})")
         dag = bag.dags[dag_id]
         # Param objects are resolved in place by each run: keep the pristine defaults to pass every time
         _param_defaults[dag_id] = dag.params.dump()

@@ -15,10 +15,19 @@ from typing import Any
 from pipeline.config.settings import load_settings
 from pipeline.db.engine import redact
 from pipeline.db.schema import STAGING_SCHEMA
+from pipeline.errors import BatchscoreError, TransientError
 from pipeline.validation.checks import CheckResult
 from pipeline.validation.suites import SuiteError, make_definition
 
 _gx_import_lock = threading.Lock()
+
+
+class GateError(BatchscoreError):
+    """GX answered with something the gate cannot attribute: fail closed (nothing is scored)."""
+
+
+class GateUnavailable(TransientError):
+    """GX could not reach the database: the gate stays closed; a retry may find it back."""
 
 
 def import_gx() -> Any:
@@ -161,7 +170,7 @@ def run_suite(
             )
     except Exception as exc:
         # the exception may quote the connection string: never let it through
-        raise RuntimeError(f"validation could not connect to {redact(connection)}: {type(exc).__name__}") from None
+        raise GateUnavailable(f"validation could not connect to {redact(connection)}: {type(exc).__name__}") from None
     try:
         asset = datasource.add_table_asset(name=dataset, table_name=table)
         batch_definition = asset.add_batch_definition_whole_table("whole")
@@ -190,7 +199,7 @@ def run_suite(
     for item in result.results:
         config = item.expectation_config
         if config is None:  # fail closed: a result we cannot attribute is not a pass
-            raise RuntimeError("GX returned a validation result without its expectation")
+            raise GateError("GX returned a validation result without its expectation")
         details = item.result or {}
         kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
         meta = config.meta or {}

@@ -43,8 +43,9 @@ def test_the_policy_fails_our_permanent_errors_and_leaves_the_rest_to_the_retrie
     for permanent in (ValidationFailed("bad data"), UseCaseError("bad file"), ModelError("tampered"), syntax):
         assert policy.evaluate(permanent, 1, 3).action is RetryAction.FAIL
     transient = sa.exc.OperationalError("select 1", None, Exception("server closed the connection"))
-    for retryable in (PublishLockTimeout("readers kept the table"), transient, OSError("disk")):
-        assert policy.evaluate(retryable, 1, 3).action is RetryAction.DEFAULT
+    assert policy.evaluate(PublishLockTimeout("readers kept the table"), 1, 3).action is RetryAction.RETRY
+    for unknown in (transient, OSError("disk")):  # no SQLSTATE, not ours: the task's own retries decide
+        assert policy.evaluate(unknown, 1, 3).action is RetryAction.DEFAULT
 
 
 def _run_with_retries(monkeypatch, failure):

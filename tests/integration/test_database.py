@@ -88,3 +88,16 @@ def test_advisory_locks_taken_out_of_order_are_refused_and_the_order_resets_per_
             sa.text("select count(*) from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()")
         ).scalar_one()
         assert held == 1
+
+
+def test_the_lock_order_is_tracked_per_transaction_without_an_explicit_begin(engine):
+    from pipeline.db.locks import Lock, LockOrderError, advisory_lock
+
+    with engine.connect() as conn:  # autobegin: no transaction yet when the first lock is asked for
+        advisory_lock(conn, Lock.MODEL_REGISTRY, "some_case")
+        with pytest.raises(LockOrderError):
+            advisory_lock(conn, Lock.BI_VIEWS)
+        conn.rollback()
+    with engine.connect() as conn:  # the same pooled connection, a new transaction: nothing held
+        advisory_lock(conn, Lock.BI_VIEWS)
+        conn.rollback()

@@ -31,6 +31,8 @@ def _wrapped(pgcode):
         (_wrapped("57P01"), True),  # administrator shutdown
         (_DriverError("08006"), True),  # a bare driver error: connection failure
         (_wrapped("23505"), None),  # unique violation: a race may clear it, the task's own retries decide
+        (_wrapped("42P01"), None),  # undefined table: may be a concurrent drop
+        (_wrapped("42P07"), None),  # duplicate table: two sessions creating it at once
         (_wrapped(None), None),  # no SQLSTATE: the server went away mid-statement
         (OSError("disk full"), None),
     ],

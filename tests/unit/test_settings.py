@@ -37,3 +37,25 @@ def test_settings_are_read_when_asked_for_not_at_import(monkeypatch):
     assert load_settings().chunk_rows == 1234
     monkeypatch.setenv("BATCHSCORE_CHUNK_ROWS", "4321")
     assert load_settings().chunk_rows == 4321
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "BATCHSCORE_HOME",
+        "BATCHSCORE_CHUNK_ROWS",
+        "BATCHSCORE_PUBLISH_LOCK_WAIT",
+        "BATCHSCORE_DATA_DOCS_KEEP",
+        "BATCHSCORE_AIRFLOW_PORT",
+        "BATCHSCORE_TEST_REDIS",
+        "BATCHSCORE_SHARDS",
+        "BATCHSCORE_DATABASE_URL",
+        "BATCHSCORE_USECASE",
+    ],
+)
+def test_an_empty_variable_means_unset(monkeypatch, name):
+    field = next(f for f in Settings.model_fields if env_name(f) == name)
+    monkeypatch.delenv(name, raising=False)
+    default = getattr(load_settings(), field)
+    monkeypatch.setenv(name, "")
+    assert getattr(load_settings(), field) == default

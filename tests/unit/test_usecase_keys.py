@@ -105,3 +105,18 @@ def test_every_default_is_declared_once_and_the_views_prefix_follows_the_name():
     raw["name"] = "another_case"
     assert parse_usecase(raw, PATH).views_prefix == "v_another_case_"
     assert UseCase.model_fields["output"].get_default(call_default_factory=True).views_prefix is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("output.predictions_table", "predictions\n", "must be a plain lowercase SQL name"),
+        ("output.views_prefix", "v_" + "x" * 44, "does not make valid view names"),  # 64 with latest_predictions
+    ],
+)
+def test_names_that_would_break_sql_later_are_refused_at_load(key, value, message):
+    raw = tomllib.loads(PATH.read_text())
+    section, name = key.split(".")
+    raw[section][name] = value
+    with pytest.raises(UseCaseError, match=re.escape(f"'{key}'") + ".*" + re.escape(message)):
+        parse_usecase(raw, PATH)
