@@ -15,7 +15,9 @@ DOC = """
 ### model_rollback: put a former champion back
 
 Makes `to_version` (or, when empty, the most recently archived former champion) the champion again, in one
-transaction under the registry lock, logged in `batchscore.promotion_decisions` with actor `rollback` and your
+transaction under the registry lock. Only a former champion can be restored, unless `force` is set (the decision
+is then logged as forced, with your reason); a version that never was champion has not passed the promotion rule.
+The switch is logged in `batchscore.promotion_decisions` with actor `rollback` and your
 reason, and emits `model://champion`. Optionally re-scores `rescore_dates` with the restored champion (each
 date replaces its predictions atomically). The same as `batchscore model rollback [--to VERSION] [--rescore ...]`.
 """
@@ -28,7 +30,7 @@ date replaces its predictions atomically). The same as `batchscore model rollbac
     start_date=datetime(2013, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    default_args=tasks.dag_defaults(retries=0, retry_delay=timedelta(minutes=1)),
+    default_args=tasks.dag_defaults(retries=0, retry_delay=timedelta(minutes=1), execution_timeout=timedelta(hours=3)),
     params={
         "to_version": Param(
             None,
@@ -40,7 +42,7 @@ date replaces its predictions atomically). The same as `batchscore model rollbac
         "rescore_dates": Param(
             [],
             type="array",
-            items={"type": "string", "format": "date"},
+            items={"type": "string", "format": "date", "pattern": tasks.DATE_PATTERN},
             title="Dates to re-score",
             description="YYYY-MM-DD dates, re-scored after the switch.",
         ),
@@ -52,6 +54,12 @@ date replaces its predictions atomically). The same as `batchscore model rollbac
             title="Reason",
             description="Why: recorded in promotion_decisions.",
         ),
+        "force": Param(
+            False,
+            type="boolean",
+            title="Force",
+            description="Restore a version that never was champion (logged as forced, with the reason).",
+        ),
     },
     doc_md=DOC,
     tags=["batchscore", "training"],
@@ -62,7 +70,11 @@ def model_rollback():
         ctx = get_current_context()
         p = ctx["params"]
         outcome = tasks.rollback(
-            p["to_version"], reason=p["reason"], run_id=ctx["run_id"], rescore_dates=list(p["rescore_dates"])
+            p["to_version"],
+            reason=p["reason"],
+            run_id=ctx["run_id"],
+            rescore_dates=list(p["rescore_dates"]),
+            force=p["force"],
         )
         ctx["outlet_events"][CHAMPION].extra = {"version": outcome["champion"], "previous": outcome["previous"]}
         return outcome

@@ -37,12 +37,13 @@ the champion in one transaction and emits the asset event `model://champion` (a 
     start_date=datetime(2013, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    default_args=tasks.dag_defaults(retries=1, retry_delay=timedelta(minutes=5)),
+    default_args=tasks.dag_defaults(retries=1, retry_delay=timedelta(minutes=5), execution_timeout=timedelta(hours=6)),
     params={
         "cutoff_date": Param(
             None,
             type=["null", "string"],
             format="date",
+            pattern=tasks.DATE_PATTERN,
             title="Cut-off date",
             description="Train as of this date (YYYY-MM-DD). Empty: the run's own date.",
         ),

@@ -49,13 +49,18 @@ publishes nothing. The predictions are exactly those of an unsharded run.
     catchup=False,
     max_active_runs=1,
     default_args=tasks.dag_defaults(
-        retries=2, retry_delay=timedelta(minutes=2), max_retry_delay=timedelta(minutes=20), record_ledger=True
+        retries=2,
+        retry_delay=timedelta(minutes=2),
+        max_retry_delay=timedelta(minutes=20),
+        execution_timeout=timedelta(hours=2),
+        record_ledger=True,
     ),
     params={
         "score_date": Param(
             None,
             type=["null", "string"],
             format="date",
+            pattern=tasks.DATE_PATTERN,
             title="Score date",
             description="Date to score (YYYY-MM-DD). Empty: the day after the run's data interval.",
         ),

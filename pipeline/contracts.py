@@ -27,6 +27,7 @@ class Validation(TypedDict):
 
     status: str  # passed | passed_with_warnings
     evaluated: int
+    skipped: int  # built-in checks that could not run (recorded with the reason)
     failed: int
     warnings: str | None
     seconds: float

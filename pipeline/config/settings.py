@@ -108,6 +108,11 @@ class Settings(BaseSettings):
         None, description=f"parallel `score` tasks per run, 1-{MAX_SHARDS} (default: the use case's `[scoring] shards`)"
     )
     data_docs_keep: PositiveInt = Field(60, description="validation results kept in the Data Docs site")
+    staging_max_age_hours: PositiveInt = Field(
+        24,
+        description="hours after which the staging tables of a run that died count as abandoned: the next run "
+        "drops them (so does `batchscore db vacuum-staging`)",
+    )
     bi_password: Annotated[SecretStr | None, BeforeValidator(_blank_is_unset)] = Field(
         None, description="password of the read-only BI role, set by `batchscore db migrate` (unset: no login)"
     )

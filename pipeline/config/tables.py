@@ -13,10 +13,22 @@ import functools
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
+from pydantic import AfterValidator, Field, Strict, model_validator
 
-from pipeline.config.identifiers import IDENTIFIER
 from pipeline.config.settings import MAX_SHARDS
+from pipeline.config.types import (
+    Date,
+    DeclarationProblem,
+    Int,
+    Name,
+    Number,
+    Severity,
+    Share,
+    Table,
+    Text,
+    at_least,
+    within,
+)
 
 #: PostgreSQL types a batch column may declare
 NUMERIC_TYPES = frozenset({"integer", "bigint", "smallint", "double precision", "real", "numeric"})
@@ -27,81 +39,6 @@ RESERVED_FEATURE_NAMES = frozenset({"entity_id", "score_date"})
 SEVERITIES = ("critical", "warning", "info")
 #: hyper-parameters the model family sets itself (from [features] and for reproducible fits)
 FIXED_HYPERPARAMETERS = frozenset({"categorical_features", "early_stopping"})
-
-
-class DeclarationProblem(Exception):
-    """A value that contradicts another key of the same file; ``key`` is the dotted path to name.
-
-    Deliberately not a ValueError: pydantic would fold it into its own error and lose the key path.
-    """
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(key, message)
-        self.key, self.message = key, message
-
-
-# --- value types -------------------------------------------------------------------------------------------------
-
-
-def _identifier(value: str) -> str:
-    if not IDENTIFIER.fullmatch(value):
-        raise ValueError(
-            f"must be a plain lowercase SQL name (1-63 of a-z, 0-9, '_', not starting with a digit), got {value!r}"
-        )
-    return value
-
-
-def _date(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        raise ValueError(f"must be a date YYYY-MM-DD, got {value!r}")
-    if isinstance(value, dt.date):
-        return value
-    if not isinstance(value, str):
-        raise ValueError(f"must be a date YYYY-MM-DD, got {value!r}")
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"must be a date YYYY-MM-DD, got {value!r}") from None
-
-
-def at_least(low: int) -> AfterValidator:
-    def check(value: int) -> int:
-        if value < low:
-            raise ValueError(f"must be an integer of at least {low}, got {value!r}")
-        return value
-
-    return AfterValidator(check)
-
-
-def within(low: float, high: float, *, low_open: bool = False) -> AfterValidator:
-    def check(value: float) -> float:
-        if not (low < value <= high if low_open else low <= value <= high):
-            bracket = "(" if low_open else "["
-            raise ValueError(f"must lie in {bracket}{low:g}, {high:g}], got {value}")
-        return value
-
-    return AfterValidator(check)
-
-
-def _share(value: float) -> float:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"must be a share between 0 and 1, got {value!r}")
-    return value
-
-
-Int = Annotated[int, Strict()]
-Number = Annotated[float, Strict()]
-Text = Annotated[str, Strict()]
-Name = Annotated[str, Strict(), AfterValidator(_identifier)]
-Date = Annotated[dt.date, BeforeValidator(_date)]
-Share = Annotated[float, Strict(), AfterValidator(_share)]
-Severity = Literal["critical", "warning", "info"]
-
-
-class Table(BaseModel):
-    """A TOML table: unknown keys refused, values frozen once loaded."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
 
 # --- the tables of a use-case file ---------------------------------------------------------------------------------
@@ -379,6 +316,12 @@ def _at_most(value: int, high: int) -> int:
     return value
 
 
+def _ordered_dates(value: tuple[dt.date, dt.date]) -> tuple[dt.date, dt.date]:
+    if value[0] > value[1]:
+        raise ValueError(f"must go from the first date to the last, got {[d.isoformat() for d in value]}")
+    return value
+
+
 class ScoringSpec(Table):
     """``[scoring]``: how score_daily runs the use case."""
 
@@ -387,6 +330,17 @@ class ScoringSpec(Table):
         description=f"parallel score tasks per run, 1-{MAX_SHARDS} (`BATCHSCORE_SHARDS` and the run's `shards` "
         "param win)",
     )
+    score_dates: Annotated[tuple[Date, Date], AfterValidator(_ordered_dates)] | None = Field(
+        None,
+        description="[first, last]: the dates a run may score or train as of (a trigger outside is refused before "
+        "anything runs); unset: 1970-01-01 to a year after today",
+    )
+
+    def window(self, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+        """The dates a run may score: ``score_dates``, else 1970-01-01 to a year after ``today``."""
+        if self.score_dates is not None:
+            return self.score_dates
+        return dt.date(1970, 1, 1), (today or dt.date.today()) + dt.timedelta(days=366)
 
 
 class DemoSpec(Table):

@@ -9,6 +9,7 @@ every other privilege on the schema's tables is revoked each time, so a table ne
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import sqlalchemy as sa
@@ -40,17 +41,16 @@ def usecase_view_names(uc: UseCase) -> dict[str, str]:
     return {view: f"{uc.views_prefix}{view}" for view in USECASE_VIEWS}
 
 
-def apply_global_views(conn: Connection) -> None:
-    """(Re)create the views over the monitoring tables, which exist for every use case."""
-    for view in GLOBAL_VIEWS:
-        run_script(conn, load_sql(f"bi/views/{view}.sql"))
+def global_views() -> list[tuple[str, str]]:
+    """(quoted name, CREATE OR REPLACE statement) of the views over the monitoring tables (every use case's)."""
+    return [(table(view), load_sql(f"bi/views/{view}.sql")) for view in GLOBAL_VIEWS]
 
 
-def apply_usecase_view_files(conn: Connection, uc: UseCase) -> None:
-    """``create or replace`` the use case's views from their files, over its current predictions table."""
-    for view, name in usecase_view_names(uc).items():
-        run_script(
-            conn,
+def usecase_views(uc: UseCase) -> list[tuple[str, str]]:
+    """(quoted name, CREATE OR REPLACE statement) of the use case's views over its predictions table."""
+    return [
+        (
+            table(name),
             load_sql(
                 f"bi/views/v_{view}.sql",
                 view=table(name),
@@ -58,6 +58,48 @@ def apply_usecase_view_files(conn: Connection, uc: UseCase) -> None:
                 use_case=quote_name_literal(uc.name),
             ),
         )
+        for view, name in usecase_view_names(uc).items()
+    ]
+
+
+def _fingerprint(statement: str) -> str:
+    return f"batchscore view {hashlib.sha256(statement.encode()).hexdigest()[:16]}"
+
+
+def stale_views(conn: Connection, views: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The views that are missing or were created from another text than their file's (read-only: each view
+    carries the fingerprint of its statement as its comment)."""
+    stale = []
+    for name, statement in views:
+        comment = conn.execute(sa.text("select obj_description(to_regclass(:v), 'pg_class')"), {"v": name}).scalar()
+        if comment != _fingerprint(statement):
+            stale.append((name, statement))
+    return stale
+
+
+def apply_views(conn: Connection, views: list[tuple[str, str]]) -> None:
+    """``create or replace`` the views and record their fingerprint (the caller holds the BI-views lock and a short
+    lock timeout: replacing a view waits for its readers)."""
+    for name, statement in views:
+        run_script(conn, statement)
+        conn.execute(sa.text(f"comment on view {name} is :c"), {"c": _fingerprint(statement)})
+
+
+def apply_usecase_view_files(conn: Connection, uc: UseCase) -> None:
+    """``create or replace`` the use case's views over its current predictions table (a conversion re-points them)."""
+    apply_views(conn, usecase_views(uc))
+
+
+def grants_needed(conn: Connection) -> bool:
+    """Whether the BI role's privileges differ from SELECT on the ``v_*`` views, USAGE on the schema and nothing
+    else, or ``BATCHSCORE_BI_PASSWORD`` is set while the role cannot log in yet (read-only); False when the role
+    does not exist. (A changed password is applied by ``batchscore db migrate``.)"""
+    if conn.execute(sa.text(load_sql("bi/grants_needed.sql")), {"r": BI_ROLE, "s": SCHEMA}).scalar():
+        return True
+    if load_settings().bi_password is None:
+        return False
+    can_login = conn.execute(sa.text("select rolcanlogin from pg_roles where rolname = :r"), {"r": BI_ROLE}).scalar()
+    return can_login is False
 
 
 def grant_bi_access(conn: Connection) -> bool:

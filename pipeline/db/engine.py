@@ -34,6 +34,12 @@ def normalise_url(raw: str) -> URL:
 
     Raises :class:`DatabaseConfigError` without echoing the URL (it may hold a password).
     """
+    authority = raw.split("://", 1)[-1].split("?", 1)[0]
+    if authority.count("@") > 1:  # the parser would take part of the password for the host and show it
+        raise DatabaseConfigError(
+            f"{DATABASE_URL_ENV} holds an unescaped '@' in its user name or password: write it as %40 "
+            "(the URL is not shown: it holds a password)"
+        )
     try:
         url = make_url(raw)
     except Exception:

@@ -13,12 +13,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from pipeline.config.usecase import UseCase
+from pipeline.db.locks import Lock, advisory_lock
 from pipeline.db.predictions import ledger_table_name, predictions_table
 from pipeline.db.sql import load_sql
 from pipeline.errors import PipelineStateError
 
 #: statuses of a ledger row
-SUCCEEDED, REJECTED, FAILED = "succeeded", "rejected", "failed"
+SUCCEEDED, REJECTED, FAILED, SUPERSEDED = "succeeded", "rejected", "failed", "superseded"
 
 
 class NothingPublishedError(PipelineStateError):
@@ -41,7 +42,9 @@ def record_run(
     timings: dict[str, Any] | None = None,
     started_at: dt.datetime | None = None,
 ) -> None:
-    """Append one row to the ledger on ``conn`` (inside the caller's transaction)."""
+    """Append one row (the next attempt of the run id) to the ledger on ``conn``, inside the caller's transaction,
+    which holds the date's :attr:`~pipeline.db.locks.Lock.PUBLISH_DATE` lock. A success supersedes an earlier
+    success of the same run id: the ledger keeps one ``succeeded`` row per published run."""
     conn.execute(
         sa.text(load_sql("ledger/insert_scoring_run.sql")),
         {
@@ -67,7 +70,13 @@ def record_unpublished_run(
 ) -> None:
     """Ledger row for a run that stopped before publishing (``rejected`` by validation, or ``failed``)."""
     with engine.begin() as conn:
+        lock_date(conn, uc, score_date)
         record_run(conn, uc, score_date, run_id, status=status, reason=reason[:2000], **details)
+
+
+def lock_date(conn: Connection, uc: UseCase, score_date: dt.date) -> None:
+    """The date's advisory lock, until the transaction ends: publishing it, or numbering its ledger rows."""
+    advisory_lock(conn, Lock.PUBLISH_DATE, f"{uc.name}/{score_date.isoformat()}")
 
 
 def published_run(engine: Engine, uc: UseCase, score_date: dt.date) -> dict[str, Any]:

@@ -21,6 +21,7 @@ TABLE_OWNERS: dict[str, str] = {
     "drift_metrics": "pipeline.monitoring.drift_store",
     "model_performance": "pipeline.monitoring.performance",
     "alerts": "pipeline.monitoring.alerts",
+    "staging_runs": "pipeline.db.staging",
 }
 
 

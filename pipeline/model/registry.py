@@ -256,12 +256,19 @@ def promote_version(engine: Engine, use_case: str, version: str, decision: dict[
     return previous
 
 
-def rollback_target(engine: Engine, use_case: str, to_version: str | None) -> str:
-    """The version a rollback restores: ``to_version``, or the most recently archived former champion."""
+def rollback_target(engine: Engine, use_case: str, to_version: str | None, *, force: bool = False) -> str:
+    """The version a rollback restores: ``to_version``, or the most recently archived former champion. Only a
+    former champion (status ``archived``) may be restored, unless ``force``: a version that never was champion
+    has not been through the promotion rule."""
     if to_version:
         mv = get_version(engine, use_case, to_version)
         if mv.status == "champion":
             raise ModelError(f"{use_case} {to_version} is already the champion")
+        if mv.status != "archived" and not force:
+            raise ModelError(
+                f"{use_case} {to_version} was never champion (status {mv.status}): a rollback restores a former "
+                "champion; to make it champion anyway, force the rollback and give a reason"
+            )
         return mv.version
     row = _first(
         engine,
@@ -270,7 +277,7 @@ def rollback_target(engine: Engine, use_case: str, to_version: str | None) -> st
         u=use_case,
     )
     if row is None:
-        raise ModelError(f"no former champion of {use_case!r} to roll back to; name one with --to")
+        raise ModelError(f"no former champion of {use_case!r} to roll back to: name the version to restore")
     return str(row.version)
 
 

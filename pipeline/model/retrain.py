@@ -263,11 +263,22 @@ def report(engine: Engine, uc: UseCase, ts: TrainingSet, challenger: Challenger,
 
 
 def rollback(
-    engine: Engine, uc: UseCase, to_version: str | None, *, reason: str | None, actor: str, run_id: str
+    engine: Engine,
+    uc: UseCase,
+    to_version: str | None,
+    *,
+    reason: str | None,
+    actor: str,
+    run_id: str,
+    force: bool = False,
 ) -> PromotionOutcome:
-    """Restore a former champion (or ``to_version``), logged as a decision (re-scoring is the caller's)."""
-    target = registry.rollback_target(engine, uc.name, to_version)
+    """Restore a former champion (or ``to_version``), logged as a decision (re-scoring is the caller's). ``force``
+    restores a version that never was champion; it needs a reason and is logged as forced."""
+    if force and not (reason or "").strip():
+        raise ModelError(f"{uc.name}: a forced rollback needs a reason (it is recorded with the decision)")
+    target = registry.rollback_target(engine, uc.name, to_version, force=force)
     why = reason or "rollback requested by an operator"
-    previous = registry.promote_version(engine, uc.name, target, {"actor": actor, "run_id": run_id, "reason": why})
+    decision = {"actor": actor, "run_id": run_id, "reason": why, "forced": force}
+    previous = registry.promote_version(engine, uc.name, target, decision)
     log.info("rolled %s back from %s to %s", uc.name, previous, target)
     return PromotionOutcome(promoted=True, champion=target, previous=previous)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from pipeline.config.usecase import UseCase
 from pipeline.db.queries import training_query
-from pipeline.db.staging import training_tables
+from pipeline.db.staging import drop_run_tables, register_run, training_key, training_tables
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,13 @@ class TrainingSets:
     def materialise(self, kind: Kind, date_from: dt.date, date_to: dt.date, known_at: dt.datetime) -> int:
         """(Re)create the ``kind`` table with the point-in-time training query; return its row count."""
         table = self.quoted(kind)
+        register_run(
+            self.engine,
+            training_key(self.uc.name, self.run_id),
+            use_case=self.uc.name,
+            run_id=self.run_id,
+            kind="train",
+        )
         with self.engine.begin() as conn:
             conn.execute(sa.text(f"drop table if exists {table}"))
             conn.execute(
@@ -73,9 +80,8 @@ class TrainingSets:
             )
 
     def drop(self) -> None:
-        """Drop every table of the run (idempotent)."""
-        with self.engine.begin() as conn:
-            conn.execute(sa.text(f"drop table if exists {', '.join(q for q, _ in self.tables.values())}"))
+        """Drop every table of the run and forget it (idempotent)."""
+        drop_run_tables(self.engine, training_key(self.uc.name, self.run_id))
 
 
 @contextmanager

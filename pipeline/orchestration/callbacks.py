@@ -49,14 +49,16 @@ def _batch_of(context: Any) -> dict[str, Any] | None:
 
 
 def record_task_failure(context: dict[str, Any]) -> None:
-    """``on_failure_callback`` of score_daily: a ``failed`` ledger row once a scoring task has failed for good.
+    """``on_failure_callback`` of score_daily, once a task has failed for good: a ``failed`` ledger row, and the
+    run's staging tables dropped (nothing will read them again).
 
-    Rejections by the validation gate are recorded by the gate itself (status ``rejected``).
+    Rejections by the validation gate are recorded (status ``rejected``) and cleaned up by the gate itself.
     """
     from pipeline.config.loading import load_usecase
     from pipeline.config.settings import load_settings
     from pipeline.db.engine import get_engine
     from pipeline.db.ledger import FAILED, record_unpublished_run
+    from pipeline.db.staging import drop_staging, staging_tables
     from pipeline.scoring.dates import parse_date, resolve_score_date
     from pipeline.validation.checks import ValidationFailed
 
@@ -77,7 +79,9 @@ def record_task_failure(context: dict[str, Any]) -> None:
             run_id, ref = context["run_id"], None
         settings = load_settings(refuse_unknown=False)  # a misspelt variable must not stop the ledger row
         uc = load_usecase(ref or settings.default_usecase)
-        record_unpublished_run(get_engine(settings), uc, day, run_id, status=FAILED, reason=message)
+        engine = get_engine(settings)
+        record_unpublished_run(engine, uc, day, run_id, status=FAILED, reason=message)
+        drop_staging(engine, staging_tables(uc.name, day, run_id))
     except Exception:  # a callback must never hide the original failure
         log.exception("could not record the failed run in the ledger")
 

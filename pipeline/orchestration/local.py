@@ -17,13 +17,14 @@ import signal
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.config.paths import dags_dir, project_root
 from pipeline.config.settings import load_settings
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, TransientError
 
 
 def configure_airflow_env(*, logging_level: str = "ERROR") -> Path:
@@ -133,6 +134,12 @@ def run_dag(dag_id: str, day: dt.date | None, conf: dict[str, Any] | None = None
     dag = load_dag(dag_id)
     from airflow.sdk.exceptions import ParamValidationError
 
+    unknown = sorted(set(conf or {}) - set(_param_defaults[dag_id]))
+    if unknown:
+        raise ConfigError(
+            f"{dag_id} has no param {', '.join(map(repr, unknown))}; its params: "
+            f"{', '.join(sorted(_param_defaults[dag_id]))}"
+        )
     full_conf = {**_param_defaults[dag_id], **(conf or {})}
     param, fires = DATE_PARAMS.get(dag_id, (None, dt.timedelta(0)))
     if param and day is not None:
@@ -148,7 +155,8 @@ def run_dag(dag_id: str, day: dt.date | None, conf: dict[str, Any] | None = None
         raise ConfigError(f"invalid params for {dag_id}: {str(exc).splitlines()[0]}") from None
     logical = (dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC) + fires) if (param and day) else None
     started = time.perf_counter()
-    with contextlib.redirect_stdout(sys.stderr):
+    # dag.test deletes any run of the same logical date: never while another one runs
+    with _only_run_of(dag_id, logical, day), contextlib.redirect_stdout(sys.stderr):
         run = dag.test(logical_date=logical, run_conf=full_conf)
     failed = sorted(ti.task_id for ti in run.get_task_instances() if ti.state == "failed")
     state = str(getattr(run.state, "value", run.state))
@@ -159,6 +167,58 @@ def run_dag(dag_id: str, day: dt.date | None, conf: dict[str, Any] | None = None
 
         reason = last_failure_reason(get_engine(), run.run_id)
     return RunOutcome(dag_id, run.run_id, state, failed, reason, time.perf_counter() - started)
+
+
+class RunInProgress(TransientError):
+    """Another run of the same DAG and date is going on; this one was not started."""
+
+
+@contextlib.contextmanager
+def _only_run_of(dag_id: str, logical: dt.datetime | None, day: dt.date | None) -> Iterator[None]:
+    """Hold the (DAG, logical date) for this process, or refuse: a lock file per pair in the Airflow home, and no
+    active run of that pair in Airflow's metadata (a run the scheduler started)."""
+    import fcntl
+
+    what = f"{dag_id} for {day.isoformat() if day else 'its date'}"
+    folder = load_settings().airflow_home / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = f"{logical:%Y%m%dT%H%M%S}" if logical else "undated"
+    with (folder / f"{dag_id}-{stamp}.lock").open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise RunInProgress(
+                f"{what} is already running (batchscore, pid {holder}): wait for it to finish, then run again"
+            ) from None
+        try:
+            if logical is not None and _active_run(dag_id, logical):
+                raise RunInProgress(
+                    f"{what} is already running in Airflow ({_active_run(dag_id, logical)}): wait "
+                    "for it to finish, then run again"
+                )
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _active_run(dag_id: str, logical: dt.datetime) -> str | None:
+    """The run id of a queued or running run of ``dag_id`` at ``logical`` in Airflow's metadata, if any."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return session.scalar(
+            select(DagRun.run_id).where(
+                DagRun.dag_id == dag_id, DagRun.logical_date == logical, DagRun.state.in_(["queued", "running"])
+            )
+        )
 
 
 def task_return(dag_id: str, run_id: str, task_id: str) -> Any:

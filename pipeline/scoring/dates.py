@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from pipeline.config.usecase import UseCase
 from pipeline.errors import ConfigError
 
 
@@ -21,6 +22,20 @@ def parse_date(value: str | dt.date, *, what: str = "score_date") -> dt.date:
         return dt.date.fromisoformat(str(value).strip())
     except ValueError:
         raise ScoreDateError(f"{what} must be a date in the form YYYY-MM-DD, got {value!r}") from None
+
+
+def check_in_window(uc: UseCase, day: dt.date, *, what: str = "score_date") -> dt.date:
+    """``day`` when the use case may score (or train as of) it; :class:`ScoreDateError` naming the window otherwise."""
+    first, last = uc.scoring.window()
+    if not first <= day <= last:
+        source = (
+            "its [scoring] score_dates" if uc.scoring.score_dates else "the default window; set [scoring] score_dates"
+        )
+        raise ScoreDateError(
+            f"{what} {day.isoformat()} is outside the dates {uc.name} may score, {first.isoformat()} to "
+            f"{last.isoformat()} ({source})"
+        )
+    return day
 
 
 def resolve_score_date(

@@ -9,11 +9,12 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from pipeline.config.settings import load_settings
 from pipeline.config.usecase import UseCase
 from pipeline.contracts import Batch
 from pipeline.db.ledger import REJECTED, record_unpublished_run
-from pipeline.db.queries import batch_query, freshness_probe
-from pipeline.db.staging import StagingTables, drop_staging, staging_tables
+from pipeline.db.queries import batch_query, explain_query_error, freshness_body, freshness_probe
+from pipeline.db.staging import StagingTables, drop_staging, register_run, staging_tables, vacuum_staging
 from pipeline.validation.checks import ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -35,20 +36,20 @@ def extract_batch(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str)
     started = time.perf_counter()
     tables: StagingTables = staging_tables(uc.name, score_date, run_id)
     drop_staging(engine, tables)
+    register_run(engine, tables.key, use_case=uc.name, score_date=score_date, run_id=run_id, kind="score")
+    abandoned = vacuum_staging(engine, dt.timedelta(hours=load_settings().staging_max_age_hours), keep=tables.key)
+    if abandoned:
+        log.warning("dropped %d staging tables of runs that died: %s", len(abandoned), ", ".join(abandoned[:5]))
     try:
         rows = _materialise(engine, uc, score_date, tables)
-    except sa.exc.ProgrammingError as exc:
-        code = getattr(exc.orig, "pgcode", None)
-        if code not in SOURCE_SCHEMA_ERRORS:
+    except sa.exc.DBAPIError as exc:
+        reason = _rejection(exc, uc, score_date, tables)
+        if reason is None:
             raise
-        detail = str(exc.orig).strip().splitlines()[0]
-        reason = (
-            f"validation failed for {score_date.isoformat()}: the source no longer fits the batch query "
-            f"({SOURCE_SCHEMA_ERRORS[code]}: {detail})"
-        )
         record_unpublished_run(
             engine, uc, score_date, run_id, status=REJECTED, reason=reason, validation_status="failed"
         )
+        drop_staging(engine, tables)  # nothing more to do with this run's tables: the reason is in the ledger
         raise ValidationFailed(reason) from None
     seconds = time.perf_counter() - started
     log.info("extracted %d rows for %s into %s in %.2fs", rows, score_date, tables.batch, seconds)
@@ -64,13 +65,50 @@ def extract_batch(engine: Engine, uc: UseCase, score_date: dt.date, run_id: str)
     )
 
 
+def _batch_statement(uc: UseCase, table: str) -> str:
+    # unlogged: working data that publish copies into the (logged) predictions table; the query text comes from the
+    # use case's SQL files, the table name from staging_tables()
+    return f"create unlogged table {table} as select * from (\n{batch_query(uc)}\n) as batch"  # noqa: S608
+
+
+def _rejection(exc: sa.exc.DBAPIError, uc: UseCase, score_date: dt.date, tables: StagingTables) -> str | None:
+    """The one-line reason for a batch or freshness query the source or the declaration broke; None otherwise."""
+    code = getattr(exc.orig, "pgcode", None)
+    failing = "freshness" if "freshness" in str(exc.statement or "") and uc.validation.freshness else "batch"
+    if failing == "batch":
+        where = dict(
+            what="batch query",
+            key="sql.batch",
+            relative_path=uc.sql.batch,
+            statement=_batch_statement(uc, tables.batch),
+            query=batch_query(uc),
+            file_text=uc.query("batch"),
+        )
+    else:
+        where = dict(
+            what="freshness query",
+            key="validation.freshness",
+            relative_path=str(uc.validation.freshness),
+            statement=freshness_probe(uc, tables.freshness),
+            query=freshness_body(uc),
+            file_text=uc.query("freshness"),
+        )
+    problem = explain_query_error(exc, **where)
+    if problem is None:
+        return None
+    day = score_date.isoformat()
+    if code in SOURCE_SCHEMA_ERRORS:  # a column or table the source no longer has
+        return (
+            f"validation failed for {day}: the source no longer fits the {problem.what} "
+            f"({SOURCE_SCHEMA_ERRORS[code]}: {problem.message}; {problem.where})"
+        )
+    return f"validation failed for {day}: {problem.line()}"
+
+
 def _materialise(engine: Engine, uc: UseCase, score_date: dt.date, tables: StagingTables) -> int:
     with engine.begin() as conn:
-        # unlogged: working data that publish copies into the (logged) predictions table; the query text
-        # comes from the use case's SQL files, the table names from staging_tables()
         created = conn.execute(
-            sa.text(f"create unlogged table {tables.batch} as select * from (\n{batch_query(uc)}\n) as batch"),  # noqa: S608
-            {"date_from": score_date, "date_to": score_date},
+            sa.text(_batch_statement(uc, tables.batch)), {"date_from": score_date, "date_to": score_date}
         )
         rows = created.rowcount  # the command tag's count ("SELECT n"): no second pass over the batch
         if rows is None or rows < 0:

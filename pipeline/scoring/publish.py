@@ -21,9 +21,9 @@ from sqlalchemy.engine import Connection, Engine
 from pipeline.config.settings import load_settings
 from pipeline.config.usecase import UseCase
 from pipeline.contracts import Published
+from pipeline.db.ddl import lock_holders
 from pipeline.db.engine import run_script
-from pipeline.db.ledger import SUCCEEDED, record_run
-from pipeline.db.locks import Lock, advisory_lock
+from pipeline.db.ledger import SUCCEEDED, lock_date, record_run
 from pipeline.db.predictions import (
     PublishError,
     ensure_predictions_table,
@@ -113,7 +113,7 @@ def publish_predictions(
         except sa.exc.OperationalError as exc:
             if getattr(exc.orig, "pgcode", None) != LOCK_NOT_AVAILABLE:
                 raise
-            holders = _lock_holders(engine, target)
+            holders = lock_holders(engine, target)
             if time.monotonic() >= deadline:
                 raise PublishLockTimeout(
                     f"{uc.name} {score_date}: could not swap the date's partition of {target} in {budget} s "
@@ -154,7 +154,7 @@ def _swap_partition(
     target = predictions_table(uc)
     name = partition_name(uc, score_date)
     date_partition = partition(uc, score_date)
-    advisory_lock(conn, Lock.PUBLISH_DATE, f"{uc.name}/{score_date.isoformat()}")  # a run of the date waits here
+    lock_date(conn, uc, score_date)  # a run of the same date waits here
     conn.execute(sa.text("select set_config('lock_timeout', :t, true)"), {"t": SWAP_LOCK_TIMEOUT})
     if shadow:
         _publish_shadow(conn, uc, score_date, run_id, tables.shadow, shadow[0], shadow[1], ledger["rows_in"])
@@ -183,17 +183,6 @@ def _swap_partition(
         for i in range(shards):
             conn.execute(sa.text(f"drop table if exists {tables.shard_scores(i, shards)}"))
     return int(replaced)
-
-
-def _lock_holders(engine: Engine, predictions: str) -> str:
-    """Who holds a lock on ``table`` now, for the log and the error: pid, state, application and age; never a
-    query's text (it may quote values)."""
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(load_sql("predictions/lock_holders.sql")), {"t": predictions}).all()
-    return ", ".join(
-        f"pid {pid} ({state or 'unknown state'}{f', {app!r}' if app else ''}, transaction open {age} s)"
-        for pid, state, app, age in rows[:5]
-    )
 
 
 def seal_staged_predictions(

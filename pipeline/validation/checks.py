@@ -49,7 +49,7 @@ class CheckResult:
     expectation: str
     column: str | None
     severity: str
-    success: bool
+    success: bool | None  # None: the check could not run and was skipped (the reason in ``error``)
     kind: str | None = None
     observed_value: Any = None
     unexpected_count: int | None = None
@@ -167,6 +167,36 @@ def builtin_expectations(uc: UseCase, ctx: GateContext) -> list[dict[str, Any]]:
     return checks
 
 
+def skipped_checks(uc: UseCase, ctx: GateContext) -> list[CheckResult]:
+    """The built-in checks that cannot run for this date, recorded as skipped rather than left out silently: the
+    volume band before enough dates are published."""
+    v = uc.validation
+    if row_count_band(uc, ctx.trailing_rows) is not None:
+        return []
+    reason = (
+        f"skipped: the volume band needs {v.row_count_min_history} dates published in the "
+        f"{v.row_count_window_days} days before {ctx.score_date.isoformat()}, found {len(ctx.trailing_rows)}"
+    )
+    return [
+        CheckResult(
+            expectation="expect_table_row_count_to_be_between",
+            column=None,
+            severity=v.severity.of("row_count_band"),
+            success=None,
+            kind="row_count_band",
+            error=reason,
+        )
+    ]
+
+
+def skipped_line(score_date: dt.date, checks: list[CheckResult]) -> str | None:
+    """One line naming every skipped check of a date, or None."""
+    skipped = [
+        f"{c.kind or c.expectation} ({(c.error or '').removeprefix('skipped: ')})" for c in checks if c.success is None
+    ]
+    return f"validation skipped for {score_date.isoformat()}: " + "; ".join(skipped) if skipped else None
+
+
 def freshness_expectations(uc: UseCase) -> list[dict[str, Any]]:
     """Checks on the run's freshness probe: one row, and the source complete through the score date."""
     return [
@@ -179,6 +209,17 @@ def _pct(value: float) -> str:
     return f"{value:.0%}" if value >= 0.01 or value == 0 else f"{value:.2%}"
 
 
+MAX_EXAMPLE = 60  # characters of an example value in a failure line
+
+
+def shown(value: Any) -> str:
+    """An example value as a failure line shows it: dates in ISO form, long values cut (with their length)."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= MAX_EXAMPLE else f"{text[:MAX_EXAMPLE]}... ({len(text):,} characters)"
+
+
 def describe(check: CheckResult) -> str:
     """A short phrase for a failed check, e.g. ``distance out of range (3 rows)``."""
     col, n, kind, kw = check.column, check.unexpected_count, check.expectation, check.kwargs
@@ -188,7 +229,7 @@ def describe(check: CheckResult) -> str:
             return f"column {col} missing"
         return f"{kind} on {col or 'table'} could not run ({first[:160]})"
     rows = f"{n} rows" if n is not None else "some rows"
-    example = f", e.g. {check.partial_unexpected[0]!r}" if check.partial_unexpected else ""
+    example = f", e.g. {shown(check.partial_unexpected[0])}" if check.partial_unexpected else ""
     if check.kind == "row_count_band":
         return (
             f"row count {check.observed_value} outside {kw.get('min_value')}..{kw.get('max_value')} "
@@ -232,7 +273,7 @@ def failure_line(
     score_date: dt.date | None, checks: list[CheckResult], severity: str = "critical", subject: str | None = None
 ) -> str | None:
     """One line naming every failed check of ``severity``, or None when they all passed."""
-    failed = [describe(c) for c in checks if not c.success and c.severity == severity]
+    failed = [describe(c) for c in checks if c.success is False and c.severity == severity]
     if not failed:
         return None
     what = subject or (score_date.isoformat() if score_date else "the data")

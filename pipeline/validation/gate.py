@@ -21,7 +21,7 @@ from pipeline.config.usecase import UseCase
 from pipeline.contracts import TrainingValidation, Validation
 from pipeline.db.ledger import REJECTED, record_unpublished_run, trailing_row_counts
 from pipeline.db.sql import load_sql
-from pipeline.db.staging import staging_tables
+from pipeline.db.staging import drop_staging, staging_tables
 from pipeline.validation.checks import (
     CheckResult,
     GateContext,
@@ -29,6 +29,8 @@ from pipeline.validation.checks import (
     builtin_check,
     failure_line,
     freshness_expectations,
+    skipped_checks,
+    skipped_line,
 )
 from pipeline.validation.gx_runner import data_docs_dir, run_suite, with_examples
 from pipeline.validation.suites import SuiteError, make_definition, read_suite_file, suite_definition
@@ -103,9 +105,14 @@ def validate_staged_batch(
     url = engine.url.render_as_string(hide_password=False)
     docs = data_docs_dir()
     run_name = f"{score_date.isoformat()}__{run_id}"
-    definition = suite_definition(uc, gate_context(engine, uc, score_date, known_categories))
+    context = gate_context(engine, uc, score_date, known_categories)
+    definition = suite_definition(uc, context)
     checks = run_suite(url, tables.names["batch"], definition, run_name=run_name, docs_dir=docs)
     checks = with_examples(url, tables.names["batch"], definition, checks, "batch")
+    checks += skipped_checks(uc, context)  # recorded as such: a check that did not run is not a pass
+    skipped = skipped_line(score_date, checks)
+    if skipped:
+        log.warning("%s", skipped)
     if uc.validation.freshness is not None:
         probe = make_definition(f"{uc.name}_freshness", freshness_expectations(uc), {"file": "built-in"})
         # two checks, recorded in validation_results: not worth a Data Docs rebuild of their own
@@ -127,12 +134,14 @@ def validate_staged_batch(
             timings={"validate": seconds},
         )
         log.error("%s", reason)
+        drop_staging(engine, tables)  # nothing more to do with this run's tables: the evidence is recorded
         raise ValidationFailed(reason)
     log.info("validation %s for %s: %d checks in %.2fs", status, score_date, len(checks), seconds)
     return Validation(
         status=status,
-        evaluated=len(checks),
-        failed=sum(not c.success for c in checks),
+        evaluated=sum(c.success is not None for c in checks),
+        skipped=sum(c.success is None for c in checks),
+        failed=sum(c.success is False for c in checks),
         warnings=warnings_line,
         seconds=seconds,
         data_docs=str(docs / "index.html"),

@@ -232,7 +232,7 @@ def with_examples(
     over those checks only."""
     import dataclasses
 
-    failed = [i for i, c in enumerate(checks) if not c.success and c.unexpected_count and not c.error]
+    failed = [i for i, c in enumerate(checks) if c.success is False and c.unexpected_count and not c.error]
     if not failed:
         return checks
     subset = make_definition(

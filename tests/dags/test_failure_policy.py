@@ -14,12 +14,13 @@ DAGS = ("score_daily", "retrain_weekly", "model_rollback")
 
 
 @pytest.mark.parametrize("dag_id", DAGS)
-def test_every_task_carries_the_retry_policy_and_a_failure_alert(dag_id):
+def test_every_task_carries_the_retry_policy_an_execution_timeout_and_a_failure_alert(dag_id):
     from pipeline.orchestration.callbacks import AlertNotifier, BatchscoreRetryPolicy
 
     dag = airflow_local.load_dag(dag_id, retries=None)
     for task in dag.tasks:
         assert isinstance(task.retry_policy, BatchscoreRetryPolicy), task.task_id
+        assert task.execution_timeout is not None and task.execution_timeout.total_seconds() > 0, task.task_id
         callbacks = (
             task.on_failure_callback if isinstance(task.on_failure_callback, list) else [task.on_failure_callback]
         )

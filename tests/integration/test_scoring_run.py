@@ -3,6 +3,7 @@
 import dataclasses
 import datetime as dt
 import os
+import shutil
 
 import pytest
 import sqlalchemy as sa
@@ -240,3 +241,14 @@ def test_a_failure_mid_stream_stops_the_copy_threads_and_raises(champion, source
     with source.connect() as conn:  # nothing of the broken stream was committed
         assert conn.execute(sa.text(f"select count(*) from {tables.scores}")).scalar() == 0
     drop_staging(source, tables)
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="the PostgreSQL client psql is not installed")
+def test_cli_db_url_gives_the_libpq_form_psql_takes(database_url, capsys):
+    import subprocess
+
+    assert main(["db", "url", "--libpq", "--show-password"]) == 0
+    url = capsys.readouterr().out.strip()
+    assert url.startswith("postgresql://") and "+psycopg2" not in url
+    psql = subprocess.run(["psql", url, "-Atc", "select 42"], capture_output=True, text=True, timeout=60)
+    assert psql.returncode == 0 and psql.stdout.strip() == "42", psql.stderr

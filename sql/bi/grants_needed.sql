@@ -1,0 +1,14 @@
+-- Whether the BI role's privileges are anything but USAGE on the schema and SELECT on its v_* views.
+-- grain: one row, one boolean (false when the role does not exist: nothing to grant to).
+select exists (select from pg_roles where rolname = :r) and (
+    not has_schema_privilege(:r, :s, 'USAGE')
+    or has_schema_privilege(:r, :s, 'CREATE')
+    or exists (
+        select from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = :s and (
+            (c.relkind = 'v' and c.relname like 'v\_%' and not has_table_privilege(:r, c.oid, 'SELECT'))
+            or (not (c.relkind = 'v' and c.relname like 'v\_%') and c.relkind in ('r', 'p', 'v', 'm', 'f')
+                and has_table_privilege(:r, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'))
+        )
+    )
+)
