@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import sys
 import time
 import uuid
@@ -353,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``batchscore`` console script."""
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
+    if not args.verbose:  # a failed task's traceback is Airflow's log; the command prints the one line that matters
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "CRITICAL")
     started = time.perf_counter()
     try:
         code = int(args.func(args))

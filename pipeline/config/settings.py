@@ -50,6 +50,19 @@ def _positive_int(value: Any) -> Any:
     return number
 
 
+def _port(value: Any) -> Any:
+    value = _blank_is_unset(value)
+    if value is None:
+        return None
+    try:
+        port = int(str(value).strip())
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535 or isinstance(value, bool):
+        raise ValueError(f"must be a TCP port from 1 to 65535, or 0 for a free one, got {value!r}")
+    return port
+
+
 def _shard_count(value: Any) -> Any:
     value = _blank_is_unset(value)
     if value is None:
@@ -112,6 +125,11 @@ class Settings(BaseSettings):
         24,
         description="hours after which the staging tables of a run that died count as abandoned: the next run "
         "drops them (so does `batchscore db vacuum-staging`)",
+    )
+    embedded_tcp_port: Annotated[int | None, BeforeValidator(_port)] = Field(
+        None,
+        description="the embedded server also listens on 127.0.0.1 at this port, with SCRAM passwords (for BI tools "
+        "that cannot use a unix socket); 0: a free port, chosen once and kept; unset: the socket only",
     )
     bi_password: Annotated[SecretStr | None, BeforeValidator(_blank_is_unset)] = Field(
         None, description="password of the read-only BI role, set by `batchscore db migrate` (unset: no login)"

@@ -89,9 +89,35 @@ def start_embedded(pgdata: Path, *, cleanup_mode: str | None = None) -> URL:
             pgdata.parent.mkdir(parents=True, exist_ok=True)
             server = _pgserver_get_server(pgdata, cleanup_mode)
             _embedded[pgdata] = server
+    wanted = load_settings(refuse_unknown=False).embedded_tcp_port
+    if wanted is not None:
+        _serve_tcp(pgdata, server, wanted)
+    info = server.get_postmaster_info()
     admin = make_url(server.get_uri()).set(drivername="postgresql+psycopg2")._replace(password=None)
+    if info.port:  # the socket's file name carries the port: a server on another port needs it said
+        admin = admin.update_query_dict({"port": str(info.port)})
     _ensure_database(admin, EMBEDDED_DATABASE)
     return admin.set(database=EMBEDDED_DATABASE)
+
+
+def _serve_tcp(pgdata: Path, server: Any, wanted: int) -> None:
+    """Make the embedded server listen on 127.0.0.1 as well (SCRAM passwords over TCP), restarting it if needed."""
+    from pipeline.db import listener
+
+    port = listener.chosen_port(pgdata.parent, wanted)
+    changed = listener.ensure_scram_for_tcp(pgdata)
+    info = server.get_postmaster_info()
+    if listener.listens_on(info, port) and not changed:
+        return
+    import_pgserver(pgdata)
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
+
+    dispose_engines()
+    listener.restart_with_tcp(pgdata, info.socket_dir, port, pg_ctl, pgdata / "log")
+    from pgserver.utils import PostmasterInfo  # type: ignore[import-untyped]
+
+    server._postmaster_info = PostmasterInfo.read_from_pgdata(pgdata)  # a new pid and port (pgserver's own field)
+    log.info("the embedded PostgreSQL listens on 127.0.0.1:%d too (SCRAM passwords over TCP)", port)
 
 
 def import_pgserver(pgdata: Path) -> Any:

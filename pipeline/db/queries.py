@@ -89,7 +89,8 @@ def explain_query_error(
     diag = getattr(orig, "diag", None)
     primary = (getattr(diag, "message_primary", None) or str(orig).strip().splitlines()[0]).strip()
     line = _file_line(orig, statement, query, file_text)
-    where = f"sql/{relative_path}" + (f" line {line}" if line else "") + f", key '{key}'"
+    shown_path = relative_path if relative_path.startswith("/") else f"sql/{relative_path}"
+    where = shown_path + (f" line {line}" if line else "") + f", key '{key}'"
     return QueryProblem(what, where, primary[:300])
 
 

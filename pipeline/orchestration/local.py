@@ -188,20 +188,22 @@ def _only_run_of(dag_id: str, logical: dt.datetime | None, day: dt.date | None) 
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "?"
+            holder = handle.read().strip()
+            who = f"pid {holder}" if holder else "starting"
             raise RunInProgress(
-                f"{what} is already running (batchscore, pid {holder}): wait for it to finish, then run again"
+                f"{what} is already running (batchscore, {who}): wait for it to finish, then run again"
             ) from None
         try:
-            if logical is not None and _active_run(dag_id, logical):
-                raise RunInProgress(
-                    f"{what} is already running in Airflow ({_active_run(dag_id, logical)}): wait "
-                    "for it to finish, then run again"
-                )
+            # the holder's pid first, so that a refused process can name it while this one asks Airflow
             handle.seek(0)
             handle.truncate()
             handle.write(str(os.getpid()))
             handle.flush()
+            active = _active_run(dag_id, logical) if logical is not None else None
+            if active:
+                raise RunInProgress(
+                    f"{what} is already running in Airflow ({active}): wait for it to finish, then run again"
+                )
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
@@ -255,8 +257,32 @@ def standalone_env(home: Path, port: int) -> dict[str, str]:
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+        # the log servers' fixed default ports clash between two checkouts running `batchscore airflow`
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": _log_server_port("WORKER_LOG_SERVER_PORT", 8793),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": _log_server_port("TRIGGER_LOG_SERVER_PORT", 8794),
         **TASK_EXIT_LATENCY_FIX,
     }
+
+
+def _log_server_port(option: str, default: int) -> str:
+    """The port set for ``[logging] option``, else ``default`` when it is free, else a free one."""
+    from pipeline.db.listener import free_port, port_in_use
+
+    given = os.environ.get(f"AIRFLOW__LOGGING__{option}")
+    if given:
+        return given
+    return str(default if not port_in_use(default) else free_port())
+
+
+def check_ui_port(port: int) -> None:
+    """Refuse, in one line, a UI port something already listens on (another `batchscore airflow`, say)."""
+    from pipeline.db.listener import port_in_use
+
+    if port_in_use(port):
+        raise ConfigError(
+            f"port {port} is in use (another `batchscore airflow`?): stop it, or choose another "
+            "port with --port or BATCHSCORE_AIRFLOW_PORT"
+        )
 
 
 # Airflow 3.3's task supervisor notices a finished task process at its next heartbeat check when the process
@@ -270,6 +296,7 @@ def standalone(port: int = 8080) -> int:
     """Run ``airflow standalone`` on the project-local home until Ctrl-C; DAGs unpaused, login required."""
     from pipeline.db.engine import database_url
 
+    check_ui_port(port)
     home = configure_airflow_env(logging_level="INFO")
     ensure_airflow_db()
     password = _admin_password(home)
