@@ -60,16 +60,22 @@ def cmd_db(args: argparse.Namespace) -> int:
         from pipeline.db.staging import vacuum_staging
 
         hours = args.older_than if args.older_than is not None else load_settings().staging_max_age_hours
-        dropped = vacuum_staging(_engine(), dt.timedelta(hours=hours))
+        dropped = vacuum_staging(_engine(), dt.timedelta(hours=hours), unregistered=True)
         print(
-            f"dropped {len(dropped)} staging tables of runs started over {hours:g} h ago"
+            f"dropped {len(dropped)} staging tables of runs started over {hours:g} h ago or never registered"
             + (f": {', '.join(dropped)}" if dropped else "")
         )
     elif args.action == "stop":
         print("embedded PostgreSQL stopped" if stop_embedded() else "embedded PostgreSQL was not running")
     else:  # status
+        from pipeline.db.bi import BI_ROLE
+        from pipeline.db.engine import embedded_tcp_url
+
         url = database_url()
         print(f"database: {redact(url)}")
+        tcp = embedded_tcp_url(BI_ROLE)
+        if tcp is not None:
+            print(f"BI tools over TCP: {tcp.render_as_string()} (password: BATCHSCORE_BI_PASSWORD)")
     return 0
 
 

@@ -164,6 +164,18 @@ def database_url(settings: Settings | None = None) -> URL:
     return start_embedded(settings.pgdata)
 
 
+def embedded_tcp_url(username: str, settings: Settings | None = None) -> URL | None:
+    """The libpq URL at which ``username`` reaches the embedded server over TCP (a BI tool), when
+    ``BATCHSCORE_EMBEDDED_TCP_PORT`` is set and no other database is configured; else None."""
+    settings = settings or load_settings()
+    if settings.database_url or settings.embedded_tcp_port is None:
+        return None
+    port = database_url(settings).query.get("port")
+    return URL.create(
+        "postgresql", username=username, host="127.0.0.1", port=int(str(port)), database=EMBEDDED_DATABASE
+    )
+
+
 def get_engine(settings: Settings | None = None) -> Engine:
     """A cached engine for the database in use (one per URL and process)."""
     url = database_url(settings)

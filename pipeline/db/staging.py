@@ -71,15 +71,7 @@ def register_run(
 
 def run_table_names(conn: Connection, key: str) -> list[str]:
     """The bare names of the staging tables of the run with ``key`` (its shard tables included)."""
-    return list(
-        conn.execute(
-            sa.text(
-                "select tablename from pg_tables where schemaname = :s "
-                "and (tablename like '%\\_' || :k or tablename like '%\\_' || :k || '\\_s%') order by 1"
-            ),
-            {"s": STAGING_SCHEMA, "k": key},
-        ).scalars()
-    )
+    return list(conn.execute(sa.text(load_sql("db/staging_run_tables.sql")), {"s": STAGING_SCHEMA, "k": key}).scalars())
 
 
 def drop_run_tables(engine: Engine, key: str) -> list[str]:
@@ -88,28 +80,35 @@ def drop_run_tables(engine: Engine, key: str) -> list[str]:
         names = run_table_names(conn, key)
         if names:
             conn.execute(sa.text(f"drop table if exists {', '.join(staging(n) for n in names)}"))
-        conn.execute(sa.text("delete from batchscore.staging_runs where table_key = :k"), {"k": key})
+        conn.execute(sa.text(load_sql("db/forget_staging_run.sql")), {"k": key})
     return names
 
 
-def vacuum_staging(engine: Engine, older_than: dt.timedelta, *, keep: str | None = None) -> list[str]:
+def vacuum_staging(
+    engine: Engine, older_than: dt.timedelta, *, keep: str | None = None, unregistered: bool = False
+) -> list[str]:
     """Drop the staging tables of runs registered more than ``older_than`` ago (runs that died), except the run
-    with key ``keep``; returns the tables dropped."""
+    with key ``keep``; with ``unregistered``, also the run tables no run registered (left by a version before
+    the registry: ``batchscore db vacuum-staging``). Returns the tables dropped."""
     with engine.connect() as conn:
         keys = (
-            conn.execute(
-                sa.text(
-                    "select table_key from batchscore.staging_runs where created_at < now() - :age "
-                    "and table_key is distinct from :keep order by created_at"
-                ),
-                {"age": older_than, "keep": keep},
-            )
+            conn.execute(sa.text(load_sql("db/abandoned_staging_runs.sql")), {"age": older_than, "keep": keep})
             .scalars()
             .all()
         )
     dropped: list[str] = []
     for key in keys:
         dropped += drop_run_tables(engine, key)
+    if unregistered:
+        # a registered run writes its registry row before its first table and deletes it with its last one
+        # (one transaction), so a run table without a row belongs to no live run of this version
+        with engine.begin() as conn:
+            names = list(
+                conn.execute(sa.text(load_sql("db/unregistered_staging_tables.sql")), {"s": STAGING_SCHEMA}).scalars()
+            )
+            if names:
+                conn.execute(sa.text(f"drop table if exists {', '.join(staging(n) for n in names)}"))
+        dropped += names
     return dropped
 
 

@@ -13,7 +13,8 @@ from pipeline.config.usecase import UseCase
 from pipeline.db.engine import get_engine
 from pipeline.scoring.dates import check_in_window, parse_date, resolve_cutoff_date, resolve_score_date
 
-#: case's own window, ``[scoring] score_dates``, is checked by the run's first task)
+#: what a date param of any DAG may look like: YYYY-MM-DD in the years 1970-2199, checked by Airflow before a run
+#: exists (the use case's own window, ``[scoring] score_dates``, is checked by the run's first task)
 DATE_PATTERN = r"^(19[7-9][0-9]|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}$"
 
 

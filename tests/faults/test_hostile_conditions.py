@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -93,6 +94,63 @@ def test_a_bi_session_idle_in_a_transaction_on_every_view_neither_hangs_a_night_
         f"fault report: night {outcome['seconds']:.1f} s with a BI transaction open on {len(BI_VIEWS)} views; "
         f"`model list` {outcome['cli_seconds']:.1f} s; a concurrent reader waited at most {max(waits):.3f} s over "
         f"{len(waits)} queries"
+    )
+
+
+def test_a_view_that_must_be_replaced_behind_a_bi_session_gives_up_in_bounded_tries_and_readers_never_queue_long(
+    champion, source, usecase, database_url, monkeypatch
+):
+    """The other side of the steady state: DDL that has to run waits 2 s per try, then fails naming the session."""
+    from pipeline.db.ddl import DdlLockTimeout
+    from pipeline.monitoring.bi_views import ensure_bi_views
+
+    ensure_bi_views(source, usecase)
+    stale_comment = "batchscore view made from an older file"
+    with source.begin() as conn:  # as if v_daily_summary's file had changed since the view was made
+        conn.execute(sa.text(f"comment on view batchscore.v_daily_summary is '{stale_comment}'"))
+    monkeypatch.setenv("BATCHSCORE_PUBLISH_LOCK_WAIT", "5")
+    holder_engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    holder = holder_engine.connect()
+    transaction = holder.begin()
+    holder_pid = holder.execute(sa.text("select pg_backend_pid()")).scalar_one()
+    for view in BI_VIEWS:
+        holder.execute(sa.text(f"select * from batchscore.{view} limit 1")).all()
+    waits: list[float] = []
+    stop = threading.Event()
+
+    def read_while_the_ddl_tries() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            with source.connect() as conn:
+                conn.execute(sa.text("set statement_timeout = '20s'"))
+                conn.execute(sa.text("select count(*) from batchscore.v_daily_summary")).scalar_one()
+            waits.append(time.monotonic() - started)
+            time.sleep(0.1)
+
+    reader = threading.Thread(target=read_while_the_ddl_tries, daemon=True)
+    reader.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(DdlLockTimeout, match=rf"could not lock .* in 5 s .*pid {holder_pid} .*nothing was changed"):
+            ensure_bi_views(source, usecase)
+        gave_up_after = time.monotonic() - started
+    finally:
+        stop.set()
+        transaction.rollback()
+        holder.close()
+        holder_engine.dispose()
+        reader.join(30)
+    assert gave_up_after < 5 + 2 * 2 + 2, gave_up_after  # the budget, at most one 2 s try past it, and slack
+    assert waits and max(waits) < 2.5, f"a reader waited {max(waits):.2f} s"
+    with source.connect() as conn:
+        comment = "select obj_description('batchscore.v_daily_summary'::regclass, 'pg_class')"
+        assert conn.execute(sa.text(comment)).scalar_one() == stale_comment  # nothing was changed
+    ensure_bi_views(source, usecase)  # the session gone, the view is replaced at once
+    with source.connect() as conn:
+        assert conn.execute(sa.text(comment)).scalar_one() != stale_comment
+    print(
+        f"fault report: replacing a view behind a BI session gave up after {gave_up_after:.1f} s (budget 5 s); "
+        f"a concurrent reader waited at most {max(waits):.3f} s over {len(waits)} queries"
     )
 
 
@@ -285,8 +343,20 @@ def test_the_staging_tables_of_rejected_failed_and_killed_runs_are_dropped(champ
     assert staging_leftovers(source, killed_day) == 0 and _staging_runs(source, "hostile-killed") == 0
 
     kill_mid_run(source, dt.date(2013, 10, 8), "hostile-killed-again", tmp_path / "again.log")
+    with source.begin() as conn:  # what a version before the registry left: run tables no run registered
+        conn.execute(sa.text("create table batchscore_staging.batch_20130901_0123456789ab (x int)"))
+        conn.execute(sa.text("create table batchscore_staging.scores_20130901_0123456789ab_s1 (x int)"))
+        conn.execute(sa.text("create table batchscore_staging.kept_by_someone_else (x int)"))
     assert main(["db", "vacuum-staging", "--older-than", "0"]) == 0
     assert staging_leftovers(source, dt.date(2013, 10, 8)) == 0
+    with source.connect() as conn:
+        left = conn.execute(
+            sa.text(
+                "select tablename from pg_tables where schemaname = 'batchscore_staging' "
+                "and (tablename like '%0123456789ab%' or tablename = 'kept_by_someone_else')"
+            )
+        ).scalars()
+        assert list(left) == ["kept_by_someone_else"]
 
 
 def kill_mid_run(engine, day: dt.date, run_id: str, log_path) -> None:
@@ -442,8 +512,18 @@ def test_a_volume_band_that_cannot_run_is_recorded_as_skipped_with_its_reason(ch
 # 10 -------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(__import__("shutil").which("psql") is None, reason="the PostgreSQL client psql is not installed")
-def test_the_embedded_server_serves_bi_tools_over_tcp_with_a_checked_password(tmp_path, monkeypatch):
+def _psql() -> str:
+    """A psql client: the system's, else the one pgserver's wheel ships with the server (so the test never skips)."""
+    import shutil
+
+    import pgserver
+
+    found = shutil.which("psql") or str(Path(pgserver.__file__).parent / "pginstall" / "bin" / "psql")
+    assert Path(found).is_file(), found
+    return found
+
+
+def test_the_embedded_server_serves_bi_tools_over_tcp_with_a_checked_password(tmp_path, monkeypatch, capsys):
     """psql over TCP as the BI role: a wrong password is refused, the views are readable, the tables are not."""
     from pipeline.db.bi import BI_ROLE, set_login_password
     from pipeline.db.engine import start_embedded
@@ -451,6 +531,7 @@ def test_the_embedded_server_serves_bi_tools_over_tcp_with_a_checked_password(tm
     from tests.helpers import stop_cluster
 
     pgdata = tmp_path / "tcp" / "pgdata"
+    monkeypatch.setenv("BATCHSCORE_HOME", str(tmp_path / "tcp"))
     monkeypatch.setenv("BATCHSCORE_EMBEDDED_TCP_PORT", "0")
     url = start_embedded(pgdata)  # stopped below: pgserver's own exit handler would find it stopped already
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
@@ -460,11 +541,16 @@ def test_the_embedded_server_serves_bi_tools_over_tcp_with_a_checked_password(tm
             set_login_password(conn, BI_ROLE, "bi-Tcp-Pw-7313")
         port = int((tmp_path / "tcp" / "embedded_tcp_port").read_text())
         assert port and url.query.get("port") == str(port)  # the socket carries the port in its name
+        assert main(["db", "status"]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == (
+            f"BI tools over TCP: postgresql://batchscore_bi@127.0.0.1:{port}/batchscore "
+            "(password: BATCHSCORE_BI_PASSWORD)"
+        )
 
         def psql(password: str, sql: str, user: str = BI_ROLE) -> subprocess.CompletedProcess:
             env = {**os.environ, "PGPASSWORD": password}
             return subprocess.run(
-                ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", user, "-d", "batchscore", "-Atc", sql],
+                [_psql(), "-h", "127.0.0.1", "-p", str(port), "-U", user, "-d", "batchscore", "-Atc", sql],
                 capture_output=True,
                 text=True,
                 timeout=60,
