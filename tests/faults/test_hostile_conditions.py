@@ -7,6 +7,7 @@ more than one line, 8 a password with an unescaped '@', 9 a check skipped withou
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import os
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,28 +42,50 @@ def _staging_runs(engine, run_id: str) -> int:
 # 1 --------------------------------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _bi_session_on_every_view(database_url) -> Iterator[int]:
+    """A dashboard that read every view and left its transaction open (yields its pid; rolled back on exit)."""
+    holder_engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    holder = holder_engine.connect()
+    transaction = holder.begin()
+    try:
+        for view in BI_VIEWS:
+            holder.execute(sa.text(f"select * from batchscore.{view} limit 1")).all()
+        yield holder.execute(sa.text("select pg_backend_pid()")).scalar_one()
+    finally:
+        transaction.rollback()
+        holder.close()
+        holder_engine.dispose()
+
+
+@contextlib.contextmanager
+def _another_reader(engine, view: str, pause_s: float) -> Iterator[list[float]]:
+    """Another BI reader querying ``view`` over and over; yields how long each of its queries took."""
+    waits: list[float] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            with engine.connect() as conn:
+                conn.execute(sa.text("set statement_timeout = '20s'"))
+                conn.execute(sa.text(f"select count(*) from batchscore.{view}")).scalar_one()
+            waits.append(time.monotonic() - started)
+            time.sleep(pause_s)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        yield waits
+    finally:
+        stop.set()
+        reader.join(30)
+
+
 def test_a_bi_session_idle_in_a_transaction_on_every_view_neither_hangs_a_night_nor_blocks_other_readers(
     champion, source, database_url
 ):
     tasks.run_night("2013-10-01", "hostile-bi-before")  # the views exist and are current
-    holder_engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
-    holder = holder_engine.connect()
-    transaction = holder.begin()
-    for view in BI_VIEWS:  # a dashboard that read every view and left its transaction open
-        holder.execute(sa.text(f"select * from batchscore.{view} limit 1")).all()
-    waits: list[float] = []
-    stop = threading.Event()
-
-    def read_while_the_night_runs() -> None:
-        while not stop.is_set():
-            started = time.monotonic()
-            with source.connect() as conn:
-                conn.execute(sa.text("set statement_timeout = '20s'"))
-                conn.execute(sa.text("select count(*) from batchscore.v_latest_predictions")).scalar_one()
-            waits.append(time.monotonic() - started)
-            time.sleep(0.2)
-
-    reader = threading.Thread(target=read_while_the_night_runs, daemon=True)
     outcome: dict = {}
 
     def night() -> None:
@@ -76,15 +100,11 @@ def test_a_bi_session_idle_in_a_transaction_on_every_view_neither_hangs_a_night_
             outcome["error"] = exc
 
     runner = threading.Thread(target=night, daemon=True)
-    reader.start()
-    runner.start()
-    runner.join(180)
-    stop.set()
-    hung = runner.is_alive()
-    transaction.rollback()  # let a hung night go before asserting
-    holder.close()
-    runner.join(60)
-    reader.join(30)
+    with _bi_session_on_every_view(database_url), _another_reader(source, "v_latest_predictions", 0.2) as waits:
+        runner.start()
+        runner.join(180)
+        hung = runner.is_alive()
+    runner.join(60)  # the session is gone: a hung night goes on before the asserts
     assert not hung, "the night waited for the BI session"
     assert "error" not in outcome, outcome.get("error")
     assert outcome["result"]["rows"] == flights_on(source, dt.date(2013, 10, 2))
@@ -109,41 +129,18 @@ def test_a_view_that_must_be_replaced_behind_a_bi_session_gives_up_in_bounded_tr
     with source.begin() as conn:  # as if v_daily_summary's file had changed since the view was made
         conn.execute(sa.text(f"comment on view batchscore.v_daily_summary is '{stale_comment}'"))
     monkeypatch.setenv("BATCHSCORE_PUBLISH_LOCK_WAIT", "5")
-    holder_engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
-    holder = holder_engine.connect()
-    transaction = holder.begin()
-    holder_pid = holder.execute(sa.text("select pg_backend_pid()")).scalar_one()
-    for view in BI_VIEWS:
-        holder.execute(sa.text(f"select * from batchscore.{view} limit 1")).all()
-    waits: list[float] = []
-    stop = threading.Event()
-
-    def read_while_the_ddl_tries() -> None:
-        while not stop.is_set():
-            started = time.monotonic()
-            with source.connect() as conn:
-                conn.execute(sa.text("set statement_timeout = '20s'"))
-                conn.execute(sa.text("select count(*) from batchscore.v_daily_summary")).scalar_one()
-            waits.append(time.monotonic() - started)
-            time.sleep(0.1)
-
-    reader = threading.Thread(target=read_while_the_ddl_tries, daemon=True)
-    reader.start()
-    started = time.monotonic()
-    try:
+    with (
+        _bi_session_on_every_view(database_url) as holder_pid,
+        _another_reader(source, "v_daily_summary", 0.1) as waits,
+    ):
+        started = time.monotonic()
         with pytest.raises(DdlLockTimeout, match=rf"could not lock .* in 5 s .*pid {holder_pid} .*nothing was changed"):
             ensure_bi_views(source, usecase)
         gave_up_after = time.monotonic() - started
-    finally:
-        stop.set()
-        transaction.rollback()
-        holder.close()
-        holder_engine.dispose()
-        reader.join(30)
     assert gave_up_after < 5 + 2 * 2 + 2, gave_up_after  # the budget, at most one 2 s try past it, and slack
     assert waits and max(waits) < 2.5, f"a reader waited {max(waits):.2f} s"
+    comment = "select obj_description('batchscore.v_daily_summary'::regclass, 'pg_class')"
     with source.connect() as conn:
-        comment = "select obj_description('batchscore.v_daily_summary'::regclass, 'pg_class')"
         assert conn.execute(sa.text(comment)).scalar_one() == stale_comment  # nothing was changed
     ensure_bi_views(source, usecase)  # the session gone, the view is replaced at once
     with source.connect() as conn:
