@@ -154,7 +154,9 @@ def test_a_view_that_must_be_replaced_behind_a_bi_session_gives_up_in_bounded_tr
 # 2 --------------------------------------------------------------------------------------------------------------
 
 
-def test_a_rerun_under_the_same_run_id_leaves_one_success_and_the_date_once_in_the_views(champion, source):
+def test_a_rerun_under_the_same_run_id_leaves_one_success_and_the_date_once_in_the_views(champion, source, usecase):
+    from pipeline.monitoring.report.data import load_report_data
+
     day = "2013-10-03"
     first = tasks.run_night(day, "hostile-same-run-id")
     second = tasks.run_night(day, "hostile-same-run-id")  # what clearing a finished Airflow run does
@@ -166,6 +168,8 @@ def test_a_rerun_under_the_same_run_id_leaves_one_success_and_the_date_once_in_t
             {"d": day},
         ).one()
     assert tuple(summary) == (1, first["rows"]) and first["rows"] == second["rows"]
+    report = load_report_data(source, usecase, dt.date(2013, 10, 3), dt.date(2013, 10, 3))
+    assert len(report.daily) == 1 and int(report.daily["rows_scored"].sum()) == first["rows"]
 
 
 # 3 --------------------------------------------------------------------------------------------------------------
