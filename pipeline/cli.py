@@ -360,7 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``batchscore`` console script."""
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
-    if not args.verbose:  # a failed task's traceback is Airflow's log; the command prints the one line that matters
+    if args.func in (cmd_run, cmd_demo) and not args.verbose:
+        # runs in this process (dag.test): a failed task's traceback is Airflow's log, the command prints the one
+        # line that matters (`batchscore airflow` keeps its servers' own logging)
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "CRITICAL")
     started = time.perf_counter()
     try:

@@ -451,6 +451,21 @@ def test_a_rejection_through_batchscore_run_prints_the_reason_not_a_traceback(ch
     assert any(line.startswith("validation failed for 2014-03-02: batch is empty (0 rows)") for line in output)
 
 
+def test_only_runs_in_this_process_quiet_airflows_log_and_batchscore_airflow_keeps_its_own(source, monkeypatch):
+    from pipeline.orchestration import local as airflow_local
+
+    monkeypatch.delenv("AIRFLOW__LOGGING__LOGGING_LEVEL", raising=False)
+    seen: dict = {}
+
+    def standalone(port: int) -> int:
+        seen["level"] = os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL")
+        return 0
+
+    monkeypatch.setattr(airflow_local, "standalone", standalone)
+    assert main(["airflow", "--port", "8095"]) == 0
+    assert seen == {"level": None}  # standalone then sets INFO for its servers
+
+
 def test_example_values_in_a_failure_line_are_cut_and_dates_are_iso():
     from pipeline.validation.checks import CheckResult, describe
 
