@@ -548,6 +548,7 @@ def test_the_embedded_server_serves_bi_tools_over_tcp_with_a_checked_password(tm
 
     pgdata = tmp_path / "tcp" / "pgdata"
     monkeypatch.setenv("BATCHSCORE_HOME", str(tmp_path / "tcp"))
+    monkeypatch.delenv("BATCHSCORE_DATABASE_URL", raising=False)  # the session's database, when a fixture set it
     monkeypatch.setenv("BATCHSCORE_EMBEDDED_TCP_PORT", "0")
     url = start_embedded(pgdata)  # stopped below: pgserver's own exit handler would find it stopped already
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
