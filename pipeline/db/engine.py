@@ -94,7 +94,7 @@ def start_embedded(pgdata: Path, *, cleanup_mode: str | None = None) -> URL:
         _serve_tcp(pgdata, server, wanted)
     info = server.get_postmaster_info()
     admin = make_url(server.get_uri()).set(drivername="postgresql+psycopg2")._replace(password=None)
-    if info.port:  # the socket's file name carries the port: a server on another port needs it said
+    if info.port and info.port != 5432:  # the socket's file name carries the port: another one must be said
         admin = admin.update_query_dict({"port": str(info.port)})
     _ensure_database(admin, EMBEDDED_DATABASE)
     return admin.set(database=EMBEDDED_DATABASE)
