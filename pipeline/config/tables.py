@@ -8,17 +8,14 @@ The file as a whole is :class:`pipeline.config.usecase.UseCase`.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import functools
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-from pydantic import AfterValidator, Field, Strict, model_validator
+from pydantic import AfterValidator, Field, Strict
 
 from pipeline.config.settings import MAX_SHARDS
 from pipeline.config.types import (
     Date,
-    DeclarationProblem,
     Int,
     Name,
     Number,
@@ -37,8 +34,6 @@ OTHER_TYPES = frozenset({"date", "timestamp", "timestamptz", "boolean"})
 ALLOWED_TYPES = NUMERIC_TYPES | TEXT_TYPES | OTHER_TYPES
 RESERVED_FEATURE_NAMES = frozenset({"entity_id", "score_date"})
 SEVERITIES = ("critical", "warning", "info")
-#: hyper-parameters the model family sets itself (from [features] and for reproducible fits)
-FIXED_HYPERPARAMETERS = frozenset({"categorical_features", "early_stopping"})
 
 
 # --- the tables of a use-case file ---------------------------------------------------------------------------------
@@ -75,13 +70,6 @@ class FeatureSpec(Table):
     numeric: tuple[Name, ...] = Field((), description="numeric inputs (any numeric type; scored as float)")
 
 
-class TargetSpec(Table):
-    """``[target]``: what is predicted and when a prediction flags an entity."""
-
-    name: Text = Field(description="the target's name (documentation and lineage; the label query defines it)")
-    threshold: Number = Field(description="flag an entity when its score is at least this; strictly between 0 and 1")
-
-
 class OutputSpec(Table):
     """``[output]``: where the predictions go (all in schema `batchscore`)."""
 
@@ -94,41 +82,6 @@ class OutputSpec(Table):
         description="prefix of the use case's BI views `<prefix>latest_predictions`, `<prefix>daily_summary` "
         "(default `v_<name>_`)",
     )
-
-
-class ModelSpec(Table):
-    """``[model]``: the model family's parameters (a HistGradientBoosting pipeline)."""
-
-    random_state: Int = Field(0, description="seed of every random choice in training")
-    hyperparameters: dict[Text, Any] = Field(
-        {}, description="keyword arguments of `HistGradientBoostingClassifier` (names are checked at load)"
-    )
-
-    @model_validator(mode="after")
-    def _known_hyperparameters(self) -> ModelSpec:
-        if not self.hyperparameters:
-            return self
-        known = estimator_parameters()
-        for name in self.hyperparameters:
-            if name in FIXED_HYPERPARAMETERS:
-                raise DeclarationProblem(
-                    f"model.hyperparameters.{name}", "is set by batchscore from [features] and cannot be declared"
-                )
-            if name not in known:
-                close = difflib.get_close_matches(name, sorted(known), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise DeclarationProblem(
-                    f"model.hyperparameters.{name}", f"is not a hyper-parameter of HistGradientBoostingClassifier{hint}"
-                )
-        return self
-
-
-@functools.cache
-def estimator_parameters() -> frozenset[str]:
-    """The keyword arguments the model family accepts (read from scikit-learn itself)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    return frozenset(HistGradientBoostingClassifier().get_params())
 
 
 class TrainingWindows(Table):
@@ -148,32 +101,6 @@ class RetrainingSpec(Table):
     label_delay_days: Annotated[Int, at_least(0)] = Field(
         2, description="the newest day with known labels at a cut-off (00:00 UTC) is this many days back"
     )
-
-
-def _bounds(value: tuple[float, float]) -> tuple[float, float]:
-    if not 0 <= value[0] < value[1] <= 1:
-        raise ValueError(f"must be [low, high] within [0, 1], got {list(value)}")
-    return value
-
-
-class PromotionRule(Table):
-    """``[promotion]``: when a challenger replaces the champion (both scored on the same holdout)."""
-
-    metric: Literal["average_precision", "roc_auc", "neg_brier"] = Field(
-        "average_precision", description="the primary metric (higher is better)"
-    )
-    min_improvement: Number = Field(0.005, description="absolute gain of the metric required")
-    bootstrap_samples: Annotated[Int, at_least(50)] = Field(300, description="paired bootstrap resamples")
-    min_win_share: Annotated[Number, within(0.5, 1.0)] = Field(
-        0.95, description="share of resamples in which the challenger must win"
-    )
-    brier_tolerance: Number = Field(
-        0.002, description="the challenger's Brier score may exceed the champion's by at most this"
-    )
-    flagged_share_bounds: Annotated[tuple[Number, Number], AfterValidator(_bounds)] = Field(
-        (0.001, 0.5), description="the share of the holdout the challenger flags must lie within [low, high]"
-    )
-    seed: Int = Field(13, description="seed of the bootstrap")
 
 
 def _challenger(value: str) -> str:

@@ -14,31 +14,30 @@ from typing import Literal
 from pydantic import Field, PrivateAttr, model_validator
 
 from pipeline.config.identifiers import IDENTIFIER
+from pipeline.config.modelling import ModelSpec, PromotionRule, TargetSpec, check_modelling
 from pipeline.config.paths import usecases_dir
+from pipeline.config.schedule import ScheduleSpec
 from pipeline.config.tables import (
     ALLOWED_TYPES,
     NUMERIC_TYPES,
     RESERVED_FEATURE_NAMES,
     SEVERITIES,
     BatchSpec,
-    DeclarationProblem,
     DemoSpec,
     FeatureSpec,
-    ModelSpec,
     MonitoringSpec,
     Name,
     OutputSpec,
-    PromotionRule,
     RetrainingSpec,
     ScoringSpec,
     ShadowSpec,
     SqlFiles,
     Table,
-    TargetSpec,
     Text,
     TrainingWindows,
     ValidationSpec,
 )
+from pipeline.config.types import DeclarationProblem
 from pipeline.errors import ConfigError
 
 __all__ = ["SEVERITIES", "USECASE_VIEWS", "DeclarationProblem", "MonitoringSpec", "PromotionRule", "UseCase"]
@@ -66,6 +65,7 @@ class UseCase(Table):
     validation: ValidationSpec
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     scoring: ScoringSpec = Field(default_factory=ScoringSpec)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     demo: DemoSpec = Field(default_factory=DemoSpec)
 
     _path: Path = PrivateAttr(default=Path("<memory>"))
@@ -86,10 +86,6 @@ class UseCase(Table):
         if columns["score_date"] != "date":
             raise DeclarationProblem("batch.columns.score_date", "must be of type date")
         self._check_features()
-        if not 0.0 < self.target.threshold < 1.0:
-            raise DeclarationProblem(
-                "target.threshold", f"must lie strictly between 0 and 1, got {self.target.threshold}"
-            )
         t = self.training
         if not t.train_from <= t.train_to < t.holdout_from <= t.holdout_to:
             raise DeclarationProblem(
@@ -98,6 +94,7 @@ class UseCase(Table):
                 "(the holdout must come after the training window)",
             )
         self._check_validation()
+        check_modelling(self.target, self.model, self.promotion)
         unknown = [f for f in self.monitoring.ignore_features if f not in self.feature_columns]
         if unknown:
             raise DeclarationProblem(

@@ -94,7 +94,7 @@ def should_promote(
 
     champion = np.asarray(champion, dtype=float)
     old = summarize(y, champion, threshold)
-    metric = rule.metric
+    metric = rule.primary_metric("binary")
     gain = metric_value(metric, y, challenger) - metric_value(metric, y, champion)
     brier_delta = new["brier"] - old["brier"]
     guardrails.update(

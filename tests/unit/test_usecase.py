@@ -37,8 +37,15 @@ def test_unknown_use_case_lists_the_available_ones():
 
 def test_missing_key_names_file_and_key():
     raw, path = _raw()
+    del raw["target"]["name"]
+    with pytest.raises(UseCaseError, match=r"flight_cancellation.toml: missing key 'target.name'"):
+        parse_usecase(raw, path)
+
+
+def test_a_binary_use_case_without_a_threshold_is_refused_naming_the_key():
+    raw, path = _raw()
     del raw["target"]["threshold"]
-    with pytest.raises(UseCaseError, match=r"flight_cancellation.toml: missing key 'target.threshold'"):
+    with pytest.raises(UseCaseError, match=r"flight_cancellation.toml: 'target.threshold' is required for a binary"):
         parse_usecase(raw, path)
 
 
