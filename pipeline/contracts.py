@@ -67,7 +67,7 @@ class Scores(TypedDict):
     rows: int
     model_version: str
     model_sha256: str
-    threshold: float
+    threshold: float | None
     chunks: int
     seconds: float
     rows_per_second: float
@@ -87,7 +87,7 @@ class CombinedScores(TypedDict):
 
     model_version: str
     model_sha256: str
-    threshold: float
+    threshold: float | None
     rows: int
     seconds: float
     shards: int

@@ -15,6 +15,7 @@ from pipeline.config.usecase import UseCase
 from pipeline.db import bi
 from pipeline.db.engine import run_script
 from pipeline.db.locks import Lock, advisory_lock
+from pipeline.db.ownership import claim_output_table
 from pipeline.db.schema import SCHEMA, STAGING_SCHEMA, staging, table
 from pipeline.db.sql import load_sql, quote_ident
 from pipeline.errors import PipelineStateError
@@ -25,6 +26,25 @@ log = logging.getLogger(__name__)
 class PublishError(PipelineStateError):
     """The predictions cannot be published as asked (scores that do not match the batch, a predictions table
     that cannot be converted...); nothing was published."""
+
+
+#: the columns of a predictions table beyond score_date, entity_id, score, model_version, run_id, scored_at
+KIND_COLUMNS = {
+    "binary": ("predicted_label", "threshold"),
+    "multiclass": ("predicted_class", "class_probabilities"),
+    "regression": ("prediction_lower", "prediction_upper"),
+}
+#: the columns score writes (the others of a staged table are the run's defaults)
+STREAMED_COLUMNS = {
+    "binary": ("entity_id", "score", "predicted_label"),
+    "multiclass": ("entity_id", "score", "predicted_class", "class_probabilities"),
+    "regression": ("entity_id", "score", "prediction_lower", "prediction_upper"),
+}
+
+
+def prediction_columns(kind: str) -> tuple[str, ...]:
+    """Every column of a predictions table of ``kind``, in a fixed order."""
+    return ("score_date", "entity_id", "model_version", "run_id", "scored_at", "score", *KIND_COLUMNS[kind])
 
 
 def predictions_table(uc: UseCase) -> str:
@@ -71,12 +91,14 @@ def ensure_predictions_table(conn: Connection, uc: UseCase) -> None:
     Every shard's score task calls this at once: creating or converting happens under the BI-views lock and a
     per-use-case lock (in :class:`~pipeline.db.locks.Lock` order), and the table's kind is read again under them.
     """
+    claim_output_table(conn, uc, "predictions")  # refused when another use case owns the table
     target = predictions_table(uc)
 
     def kind() -> str | None:
         return conn.execute(sa.text("select relkind from pg_class where oid = to_regclass(:t)"), {"t": target}).scalar()
 
     if kind() == "p":
+        check_table_kind(conn, uc)
         return
     advisory_lock(conn, Lock.BI_VIEWS)  # a conversion re-points the use case's views
     advisory_lock(conn, Lock.PREDICTIONS_TABLE, uc.name)
@@ -86,7 +108,24 @@ def ensure_predictions_table(conn: Connection, uc: UseCase) -> None:
     if found == "r":
         convert_to_partitioned(conn, uc)
         return
-    run_script(conn, load_sql("predictions/predictions.sql", predictions=target))
+    run_script(conn, load_sql(f"predictions/predictions_{uc.target.kind}.sql", predictions=target))
+
+
+def check_table_kind(conn: Connection, uc: UseCase) -> None:
+    """Refuse a predictions table made for another task kind (the use case's [target] kind changed)."""
+    found = set(
+        conn.execute(
+            sa.text("select attname from pg_attribute where attrelid = to_regclass(:t) and attnum > 0"),
+            {"t": predictions_table(uc)},
+        ).scalars()
+    )
+    missing = [c for c in prediction_columns(uc.target.kind) if c not in found]
+    if found and missing:
+        raise PublishError(
+            f"{uc.name}: {predictions_table(uc)} was made for another kind of target (it lacks "
+            f"{', '.join(missing)}); a {uc.target.kind} use case needs its own table: change [output] "
+            "predictions_table"
+        )
 
 
 def convert_to_partitioned(conn: Connection, uc: UseCase) -> None:
@@ -96,7 +135,7 @@ def convert_to_partitioned(conn: Connection, uc: UseCase) -> None:
     old = staging(uc.output.predictions_table)
     conn.execute(sa.text(f"lock table {target} in access exclusive mode"))
     conn.execute(sa.text(f"alter table {target} set schema {quote_ident(STAGING_SCHEMA)}"))
-    run_script(conn, load_sql("predictions/predictions.sql", predictions=target))
+    run_script(conn, load_sql("predictions/predictions_binary.sql", predictions=target))  # only binary predated
     dates = conn.execute(sa.text(f"select distinct score_date from {old} order by 1")).scalars().all()  # noqa: S608
     for day in dates:
         conn.execute(
@@ -126,7 +165,7 @@ def create_staged_predictions(
     *,
     run_id: str,
     model_version: str,
-    threshold: float,
+    threshold: float | None,
 ) -> None:
     """(Re)create a run's staged predictions table ``staged`` (quoted, in the staging schema): a partition of the
     date to be, whose constant columns default to this run's values. Score fills it; publish attaches it."""
@@ -134,13 +173,21 @@ def create_staged_predictions(
     conn.execute(sa.text(f"drop table if exists {staged}"))
     conn.execute(
         sa.text(load_sql("predictions/staged_predictions.sql", staged=staged, predictions=predictions_table(uc))),
-        {"score_date": score_date, "threshold": threshold, "model_version": model_version, "run_id": run_id},
+        {"score_date": score_date, "model_version": model_version, "run_id": run_id},
     )
+    if uc.target.kind == "binary":
+        conn.execute(
+            sa.text(load_sql("predictions/staged_predictions_threshold.sql", staged=staged)), {"threshold": threshold}
+        )
 
 
 def ensure_shadow_table(conn: Connection, uc: UseCase) -> None:
     """Create the use case's shadow predictions table when missing."""
-    run_script(conn, load_sql("predictions/shadow_predictions.sql", shadow=shadow_table(uc)))
+    claim_output_table(conn, uc, "shadow")  # refused when another use case owns the table
+    ensure_predictions_table(conn, uc)  # the shadow table is shaped like it
+    run_script(
+        conn, load_sql("predictions/shadow_predictions.sql", shadow=shadow_table(uc), predictions=predictions_table(uc))
+    )
 
 
 def ledger_table_name(uc: UseCase) -> str:

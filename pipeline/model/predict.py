@@ -5,6 +5,7 @@ naive and raw-limit baselines call ``predict_proba`` themselves, on frames built
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,15 +26,19 @@ class ScoringError(ArtifactError):
 def model_frame(frame: pd.DataFrame, uc: UseCase) -> pd.DataFrame:
     """The model's input columns in declared order: categoricals as object strings, numerics as float64.
 
-    Used on the training set and on every scoring chunk, so both reach the model typed the same way.
+    Used on the training set and on every scoring chunk, so both reach the model typed the same way: a
+    categorical is text in the form PostgreSQL casts it to (an integer column as ``"17"``, never ``"17.0"``; missing
+    stays ``np.nan``, :func:`pipeline.model.estimator.category_strings`), which is also the form the recorded
+    categories, the validation gate and drift use.
     """
+    from pipeline.model.estimator import category_strings
+
     missing = [c for c in uc.feature_columns if c not in frame.columns]
     if missing:
         raise FeatureError(f"{uc.name}: feature columns missing from the frame: {', '.join(missing)}")
     out = {}
     for column in uc.features.categorical:
-        values = frame[column]
-        out[column] = values.astype(object).where(values.notna(), np.nan)
+        out[column] = category_strings(frame[column])
     for column in uc.features.numeric:
         out[column] = pd.to_numeric(frame[column], errors="raise").astype("float64")
     return pd.DataFrame(out, index=frame.index)
@@ -53,3 +58,83 @@ def probabilities(model: Any, frame: pd.DataFrame, uc: UseCase) -> np.ndarray:
     """P(positive) per row of a frame holding the use case's features; refuses NaN or values outside [0, 1]."""
     proba = model.predict_proba(model_frame(frame, uc))
     return check_probabilities(np.asarray(proba)[:, 1], uc, len(frame))
+
+
+def model_classes(model: Any) -> tuple[str, ...]:
+    """The classes a classifier predicts, as the strings labels are compared with."""
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        raise ScoringError("the model has no classes_: it is not a fitted classifier")
+    return tuple(str(c) for c in classes)
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """What a model says about n rows, by task kind (the columns a predictions table stores).
+
+    ``score``: P(positive) (binary), the probability of the predicted class (multiclass), the predicted value
+    (regression). Binary adds ``predicted_label``; multiclass ``predicted_class`` and ``class_probabilities`` (n, k)
+    in the order of ``classes``; regression ``lower`` / ``upper`` when the model gives an interval.
+    """
+
+    kind: str
+    score: np.ndarray
+    predicted_label: np.ndarray | None = None
+    predicted_class: np.ndarray | None = None
+    class_probabilities: np.ndarray | None = None
+    classes: tuple[str, ...] | None = None
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+
+
+def predict_output(model: Any, frame: pd.DataFrame, uc: UseCase, threshold: float | None = None) -> ModelOutput:
+    """The one way a frame of the use case's features becomes predictions, for every task kind; refuses
+    output that cannot be published (NaN, probabilities outside [0, 1] or not summing to 1, wrong shapes)."""
+    kind, rows = uc.target.kind, len(frame)
+    features = model_frame(frame, uc)
+    if kind == "binary":
+        score = check_probabilities(np.asarray(model.predict_proba(features))[:, 1], uc, rows)
+        cut = uc.target.threshold if threshold is None else threshold
+        return ModelOutput(kind, score, predicted_label=score >= cut)
+    if kind == "multiclass":
+        proba = np.asarray(model.predict_proba(features), dtype="float64")
+        classes = model_classes(model)
+        if proba.shape != (rows, len(classes)):
+            raise ScoringError(f"{uc.name}: the model returned {proba.shape} probabilities for {rows} rows")
+        if not np.all(np.isfinite(proba)) or proba.min(initial=0.0) < 0 or proba.max(initial=0.0) > 1:
+            raise ScoringError(f"{uc.name}: the model returned probabilities outside [0, 1] or NaN")
+        if rows and not np.allclose(proba.sum(axis=1), 1.0, atol=1e-6):
+            raise ScoringError(f"{uc.name}: the model's class probabilities do not sum to 1")
+        best = proba.argmax(axis=1)
+        return ModelOutput(
+            kind,
+            proba[np.arange(rows), best],
+            predicted_class=np.asarray(classes, dtype=object)[best],
+            class_probabilities=proba,
+            classes=classes,
+        )
+    if hasattr(model, "predict_interval"):
+        value, lower, upper = (np.asarray(a, dtype="float64") for a in model.predict_interval(features))
+    else:
+        value, lower, upper = np.asarray(model.predict(features), dtype="float64"), None, None
+    if value.shape != (rows,):
+        raise ScoringError(f"{uc.name}: the model returned {value.shape} predictions for {rows} rows")
+    if not np.all(np.isfinite(value)):
+        raise ScoringError(f"{uc.name}: the model returned NaN or infinite predictions")
+    return ModelOutput(kind, value, lower=lower, upper=upper)
+
+
+def output_matrix(output: ModelOutput, classes: tuple[str, ...] | None = None) -> np.ndarray:
+    """The output metrics and the promotion rule compare: the score (binary, regression) or the class
+    probabilities aligned to ``classes`` (multiclass; a class the model does not know gets probability 0)."""
+    if output.kind != "multiclass":
+        return output.score
+    assert output.class_probabilities is not None and output.classes is not None
+    if classes is None or classes == output.classes:
+        return output.class_probabilities
+    index = {c: i for i, c in enumerate(output.classes)}
+    aligned = np.zeros((len(output.score), len(classes)))
+    for j, c in enumerate(classes):
+        if c in index:
+            aligned[:, j] = output.class_probabilities[:, index[c]]
+    return aligned

@@ -31,9 +31,11 @@ class ModelVersion:
     artifact_path: str
     artifact_sha256: str
     sklearn_version: str
-    threshold: float
+    threshold: float | None
     holdout_metrics: dict[str, Any]
     features: dict[str, Any]
+    kind: str = "binary"
+    classes: tuple[str, ...] | None = None
 
     def known_categories(self) -> dict[str, tuple[str, ...]]:
         """Per categorical feature, the categories this version saw at training."""
@@ -51,18 +53,30 @@ class ModelVersion:
             value = m.get(key)
             return "n/a" if value is None else format(value, spec)
 
+        head = f"model {self.use_case} {self.version} ({self.status}, {self.kind})"
+        tail = f"sha256 {self.artifact_sha256[:12]}"
+        if self.kind == "regression":
+            return (
+                f"{head}: holdout MAE {fig('mae', '.3f')}, RMSE {fig('rmse', '.3f')}, R2 {fig('r2', '.3f')}, "
+                f"interval coverage {fig('interval_coverage', '.2f')}; {tail}"
+            )
+        if self.kind == "multiclass":
+            return (
+                f"{head}: holdout log loss {fig('log_loss', '.4f')}, macro F1 {fig('macro_f1', '.3f')}, "
+                f"accuracy {fig('accuracy', '.3f')} over {len(self.classes or ())} classes; {tail}"
+            )
         return (
-            f"model {self.use_case} {self.version} ({self.status}): holdout average precision "
+            f"{head}: holdout average precision "
             f"{fig('average_precision', '.3f')} (base rate {fig('base_rate', '.3f')}), ROC AUC "
             f"{fig('roc_auc', '.3f')}, Brier {fig('brier', '.4f')}; at threshold {self.threshold}: "
             f"precision {fig('precision_at_threshold', '.2f')}, recall {fig('recall_at_threshold', '.2f')}; "
-            f"sha256 {self.artifact_sha256[:12]}"
+            f"{tail}"
         )
 
 
 _SELECT = """
     select use_case, version, status, artifact_path, artifact_sha256, sklearn_version, threshold,
-           holdout_metrics, features
+           holdout_metrics, features, kind, classes
     from batchscore.model_versions
 """
 
@@ -78,6 +92,8 @@ def _row_to_version(row: Any) -> ModelVersion:
         threshold=row.threshold,
         holdout_metrics=row.holdout_metrics,
         features=row.features,
+        kind=row.kind,
+        classes=tuple(row.classes) if row.classes is not None else None,
     )
 
 
@@ -132,8 +148,10 @@ def register_version(
     features: dict[str, Any],
     hyperparameters: dict[str, Any],
     holdout_metrics: dict[str, Any],
-    threshold: float,
+    threshold: float | None,
     drift_reference: dict[str, Any] | None = None,
+    kind: str = "binary",
+    classes: tuple[str, ...] | None = None,
     make_champion_if_none: bool = True,
     lineage: dict[str, Any] | None = None,
 ) -> ModelVersion:
@@ -174,6 +192,8 @@ def register_version(
                 "python_version": platform.python_version(),
                 "code_version": code_version(),
                 "drift_reference": json.dumps(drift_reference, allow_nan=False) if drift_reference else None,
+                "kind": kind,
+                "classes": list(classes) if classes is not None else None,
                 "cutoff_date": None,
                 "labels_known_at": None,
                 "label_definition": None,

@@ -16,9 +16,11 @@ from sqlalchemy.engine import Engine
 from pipeline.config.usecase import UseCase
 from pipeline.errors import DataRejected
 from pipeline.model.artifacts import store_artifact
+from pipeline.model.conformal import ConformalRegressor
 from pipeline.model.estimator import describe_features, make_pipeline
-from pipeline.model.metrics import classification_metrics, defined
-from pipeline.model.predict import model_frame, probabilities
+from pipeline.model.labels import coerce_labels
+from pipeline.model.metrics import defined, kind_metrics
+from pipeline.model.predict import ModelOutput, model_classes, model_frame, output_matrix, predict_output
 from pipeline.model.reference import build_reference
 from pipeline.model.registry import ModelVersion, register_version
 from pipeline.model.training_sets import label_cutoff, staged_training_sets
@@ -31,8 +33,31 @@ class TrainingError(DataRejected):
 
 
 def evaluate(y_true: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, float]:
-    """Holdout metrics of probability scores against boolean labels; undefined ones are left out (pure)."""
-    return defined(classification_metrics(y_true, score, threshold))
+    """Binary holdout metrics of probability scores against boolean labels; undefined ones left out (pure)."""
+    return defined(kind_metrics("binary", y_true, score, threshold=threshold))
+
+
+def output_metrics(
+    uc: UseCase, labels: np.ndarray, output: ModelOutput, threshold: float | None = None
+) -> dict[str, Any]:
+    """The kind's metrics of one model's output against coerced labels; undefined ones left out (pure).
+    Multiclass: over the model's classes plus any the labels add (a class the model never saw has probability 0)."""
+    classes = None
+    if output.kind == "multiclass":
+        assert output.classes is not None
+        classes = output.classes + tuple(sorted(set(map(str, labels)) - set(output.classes)))
+    interval = (output.lower, output.upper) if output.lower is not None else None
+    cut = uc.target.threshold if threshold is None else threshold
+    return defined(
+        kind_metrics(
+            output.kind, labels, output_matrix(output, classes), threshold=cut, classes=classes, interval=interval
+        )
+    )
+
+
+def labels_of(uc: UseCase, frame: pd.DataFrame, what: str) -> np.ndarray:
+    """The ``label`` column of a staged set, checked and typed for the use case's kind."""
+    return coerce_labels(uc.target.kind, frame["label"], f"{uc.name}: the {what} labels (sql/{uc.sql.labels})")
 
 
 @dataclass
@@ -45,6 +70,7 @@ class TrainingResult:
     metrics: dict[str, float]
     seconds: float
     drift_reference: dict[str, Any] | None = None  # what monitoring compares nightly batches with
+    features: dict[str, Any] | None = None  # the features and the categories seen in training (describe_features)
 
 
 def train_model(train: pd.DataFrame, holdout: pd.DataFrame, uc: UseCase) -> TrainingResult:
@@ -53,16 +79,26 @@ def train_model(train: pd.DataFrame, holdout: pd.DataFrame, uc: UseCase) -> Trai
     for name, frame in (("training", train), ("holdout", holdout)):
         if frame.empty:
             raise TrainingError(f"{uc.name}: the {name} window has no labelled rows")
-    y_train = train["label"].astype(bool).to_numpy()
-    if y_train.all() or not y_train.any():
+    y_train = labels_of(uc, train, "training")
+    if uc.target.kind != "regression" and len(np.unique(y_train)) < 2:
         raise TrainingError(f"{uc.name}: the training window has only one class; widen it")
     model = make_pipeline(uc)
+    if uc.target.kind == "regression" and uc.target.interval is not None:
+        model = ConformalRegressor(model, coverage=uc.target.interval)
     features = model_frame(train, uc)
     model.fit(features, y_train)
-    score = probabilities(model, holdout, uc)
-    metrics = evaluate(holdout["label"].astype(bool).to_numpy(), score, uc.target.threshold)
+    output = predict_output(model, holdout, uc)
+    metrics = output_metrics(uc, labels_of(uc, holdout, "holdout"), output)
     seconds = time.perf_counter() - started
-    return TrainingResult(model, len(train), len(holdout), metrics, seconds, build_reference(features, score, uc))
+    return TrainingResult(
+        model,
+        len(train),
+        len(holdout),
+        metrics,
+        seconds,
+        build_reference(features, output.score, uc),
+        describe_features(features, uc),
+    )
 
 
 def train_and_register(
@@ -132,11 +168,13 @@ def store_and_register(
         },
         train_rows=result.train_rows,
         holdout_rows=result.holdout_rows,
-        features=describe_features(result.model, uc),
+        features=result.features or {},
         hyperparameters={"random_state": uc.model.random_state, **uc.model.hyperparameters},
         holdout_metrics={**result.metrics, "fit_seconds": round(result.seconds, 2)},
         threshold=uc.target.threshold,
         drift_reference=result.drift_reference,
+        kind=uc.target.kind,
+        classes=model_classes(result.model) if uc.target.kind == "multiclass" else None,
         make_champion_if_none=make_champion_if_none,
         lineage={
             "labels_known_at": label_cutoff(w.holdout_to),

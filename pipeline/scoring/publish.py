@@ -30,6 +30,7 @@ from pipeline.db.predictions import (
     ensure_shadow_table,
     partition,
     partition_name,
+    prediction_columns,
     predictions_table,
     shadow_table,
 )
@@ -234,6 +235,8 @@ def seal_staged_predictions(
             ).scalar_one()
             if not sealed:  # a retried publish finds the table it sealed before it died
                 conn.execute(sa.text(load_sql("predictions/seal_staged_predictions.sql", staged=staged)))
+                if uc.target.kind == "binary":
+                    conn.execute(sa.text(load_sql("predictions/seal_staged_threshold.sql", staged=staged)))
     except sa.exc.IntegrityError:
         with engine.connect() as conn:
             distinct = conn.execute(sa.text(f"select count(distinct entity_id) from {staged}")).scalar_one()  # noqa: S608
@@ -283,7 +286,5 @@ def _publish_shadow(
         sa.text(f"delete from {target} where score_date = :d and model_version = :v"),  # noqa: S608
         {"d": score_date, "v": version},
     )
-    conn.execute(
-        sa.text(load_sql("predictions/publish_shadow.sql", shadow=target, scores=staged)),
-        {"score_date": score_date, "threshold": threshold, "model_version": version, "run_id": run_id},
-    )
+    columns = ", ".join(quote_ident(c) for c in prediction_columns(uc.target.kind))
+    conn.execute(sa.text(load_sql("predictions/publish_shadow.sql", shadow=target, scores=staged, columns=columns)))

@@ -9,7 +9,6 @@ import logging
 import time
 from contextlib import closing, suppress
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pipeline.config.settings import load_settings
@@ -61,19 +60,10 @@ def score_features(
     expected = count_rows(engine, tables.features, where)
     chunk_rows = chunk_rows or load_settings().chunk_rows
 
-    with engine.begin() as conn:
-        if into == "scores":  # the date's partition to be, published as it is
-            create_staged_predictions(
-                conn, uc, target, score_date, run_id=run_id, model_version=mv.version, threshold=mv.threshold
-            )
-        else:
-            conn.execute(sa.text(f"drop table if exists {target}"))
-            conn.execute(
-                sa.text(
-                    f"create unlogged table {target} "
-                    "(entity_id text not null, score double precision not null, predicted_label boolean not null)"
-                )
-            )
+    with engine.begin() as conn:  # the date's partition to be (or the shadow scores), published as it is
+        create_staged_predictions(
+            conn, uc, target, score_date, run_id=run_id, model_version=mv.version, threshold=mv.threshold
+        )
     import adbc_driver_postgresql.dbapi as adbc
     from threadpoolctl import threadpool_limits
 

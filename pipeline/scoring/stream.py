@@ -13,30 +13,67 @@ import threading
 from contextlib import closing
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 from sqlalchemy.engine import Engine
 
 from pipeline.config.settings import load_settings
 from pipeline.config.usecase import UseCase
-from pipeline.model.predict import probabilities
+from pipeline.model.predict import predict_output
 
-SCORES_SCHEMA = pa.schema([("entity_id", pa.string()), ("score", pa.float64()), ("predicted_label", pa.bool_())])
+#: what score writes back per task kind: the columns of pipeline.db.predictions.STREAMED_COLUMNS, typed
+SCORES_SCHEMAS = {
+    "binary": pa.schema([("entity_id", pa.string()), ("score", pa.float64()), ("predicted_label", pa.bool_())]),
+    "multiclass": pa.schema(
+        [
+            ("entity_id", pa.string()),
+            ("score", pa.float64()),
+            ("predicted_class", pa.string()),
+            ("class_probabilities", pa.list_(pa.float64())),
+        ]
+    ),
+    "regression": pa.schema(
+        [
+            ("entity_id", pa.string()),
+            ("score", pa.float64()),
+            ("prediction_lower", pa.float64()),
+            ("prediction_upper", pa.float64()),
+        ]
+    ),
+}
+SCORES_SCHEMA = SCORES_SCHEMAS["binary"]
 
 
-def predict_arrow(model: Any, table: pa.Table, uc: UseCase, threshold: float) -> pa.RecordBatch:
-    """Scores and labels for one Arrow chunk, as the Arrow batch that is written back (pure).
+def predict_arrow(model: Any, table: pa.Table, uc: UseCase, threshold: float | None) -> pa.RecordBatch:
+    """The predictions of one Arrow chunk, as the Arrow batch that is written back (pure), shaped for the use
+    case's task kind (:data:`SCORES_SCHEMAS`).
 
     Only the model's columns become pandas (categoricals as pandas categoricals, expanded to strings one
     chunk at a time by :func:`model_frame`); the entity ids stay Arrow and go straight back out.
     """
     frame = table.drop_columns(["entity_id"]).to_pandas(strings_to_categorical=True, self_destruct=False)
-    proba = probabilities(model, frame, uc)
+    out = predict_output(model, frame, uc, threshold)
     ids = table.column("entity_id").combine_chunks()
     if ids.type != pa.string():
         ids = ids.cast(pa.string())
-    return pa.RecordBatch.from_arrays(
-        [ids, pa.array(proba, pa.float64()), pa.array(proba >= threshold)], schema=SCORES_SCHEMA
-    )
+    columns: list[Any] = [ids, pa.array(out.score, pa.float64())]
+    if out.kind == "binary":
+        columns.append(pa.array(out.predicted_label))
+    elif out.kind == "multiclass":
+        assert out.class_probabilities is not None
+        k = out.class_probabilities.shape[1]
+        columns.append(pa.array(out.predicted_class, pa.string()))
+        columns.append(
+            pa.ListArray.from_arrays(
+                pa.array(np.arange(0, (len(out.score) + 1) * k, k, dtype=np.int32)),
+                pa.array(out.class_probabilities.reshape(-1), pa.float64()),
+            )
+        )
+    else:
+        none = pa.nulls(len(out.score), pa.float64())
+        columns.append(none if out.lower is None else pa.array(out.lower, pa.float64()))
+        columns.append(none if out.upper is None else pa.array(out.upper, pa.float64()))
+    return pa.RecordBatch.from_arrays(columns, schema=SCORES_SCHEMAS[out.kind])
 
 
 def predict_threads() -> int:
@@ -123,7 +160,7 @@ def stream_scores(
     target: tuple[str, str],
     model: Any,
     uc: UseCase,
-    threshold: float,
+    threshold: float | None,
     chunk_rows: int,
     progress: Any,
 ) -> tuple[int, int]:
@@ -170,7 +207,7 @@ def stream_scores(
             try:
                 cur.adbc_ingest(
                     target[1],
-                    pa.RecordBatchReader.from_batches(SCORES_SCHEMA, source()),
+                    pa.RecordBatchReader.from_batches(SCORES_SCHEMAS[uc.target.kind], source()),
                     mode="append",
                     db_schema_name=target[0],
                 )

@@ -1,4 +1,4 @@
--- The BI contract: one row per (score_date, entity_id), the latest published score of that date.
+-- The BI contract of a binary use case: one row per (score_date, entity_id), the latest published score of that date.
 -- {{predictions}} is the configured table name (validated and quoted by pipeline.db.sql).
 -- List-partitioned by score_date: publish swaps in a date's partition, built and indexed beforehand, so a
 -- night's million rows are never inserted into (and indexed by) the live table. The key leads with

@@ -3,7 +3,6 @@
 -- fails here), and the date check stays, so attaching needs no scan. grain: one row per entity_id.
 alter table {{staged}}
     alter column score_date drop default,
-    alter column threshold drop default,
     alter column model_version drop default,
     alter column run_id drop default,
     alter column scored_at drop default,
