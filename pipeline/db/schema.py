@@ -11,7 +11,8 @@ from pipeline.db.sql import qualified
 SCHEMA = "batchscore"
 STAGING_SCHEMA = "batchscore_staging"
 
-#: table -> the module that alone writes it (the predictions tables of use cases: pipeline.db.predictions)
+#: table -> the module that alone writes it (the predictions tables of use cases: pipeline.db.predictions; which use
+#: case owns each of them: output_tables)
 TABLE_OWNERS: dict[str, str] = {
     "schema_migrations": "pipeline.db.migrations",
     "scoring_runs": "pipeline.db.ledger",
@@ -22,6 +23,7 @@ TABLE_OWNERS: dict[str, str] = {
     "model_performance": "pipeline.monitoring.performance",
     "alerts": "pipeline.monitoring.alerts",
     "staging_runs": "pipeline.db.staging",
+    "output_tables": "pipeline.db.ownership",
 }
 
 
