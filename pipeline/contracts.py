@@ -173,6 +173,7 @@ class Evaluation(TypedDict):
     champion_version: str | None
     challenger_version: str
     holdout_rows: int
+    classes: NotRequired[list[str] | None]  # multiclass: the order of the stored class probabilities
 
 
 class PromotionDecision(TypedDict):

@@ -1,8 +1,12 @@
 """The promotion rule: is the challenger better than the champion, on the same evidence? (pure)
 
 Both models are scored on the same out-of-time holdout. The challenger is promoted only when its primary
-metric improves by at least a margin, a paired bootstrap over the holdout rows shows the improvement is not
-noise, and the guardrails hold (calibration not worse beyond a tolerance, a sane share flagged at the threshold).
+metric (per task kind: :data:`pipeline.config.modelling.PROMOTION_METRICS`) improves by at least a margin, a paired
+bootstrap over the holdout rows shows the improvement is not noise, and, for a binary use case, the guardrails
+hold (calibration not worse beyond a tolerance, a sane share flagged at the threshold).
+
+A model's output is what :func:`pipeline.model.predict.output_matrix` gives: P(positive) (binary), the class
+probabilities in the order of ``classes`` (multiclass), the predicted values (regression).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.config.usecase import PromotionRule
-from pipeline.model.metrics import classification_metrics, metric_value
+from pipeline.model.metrics import kind_metrics, metric_value
 
 __all__ = ["Decision", "PromotionRule", "metric_value", "paired_bootstrap", "should_promote", "summarize"]
 
@@ -34,14 +38,43 @@ class Decision:
         return asdict(self)
 
 
-def summarize(y: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, float]:
+#: what the promotion log reports of each model on the holdout, per kind
+SUMMARY_KEYS = {
+    "binary": ("average_precision", "roc_auc", "brier", "flagged_share", "rows"),
+    "multiclass": ("log_loss", "macro_f1", "balanced_accuracy", "accuracy", "rows"),
+    "regression": ("mae", "rmse", "r2", "bias", "rows"),
+}
+
+
+def summarize(
+    y: np.ndarray,
+    output: np.ndarray,
+    threshold: float | None,
+    kind: str = "binary",
+    classes: tuple[str, ...] | None = None,
+) -> dict[str, float]:
     """The metrics the rule and the promotion log report for one model on the holdout."""
-    m = classification_metrics(y, score, threshold)
-    return {k: m[k] for k in ("average_precision", "roc_auc", "brier", "flagged_share", "rows")}
+    m = kind_metrics(kind, y, output, threshold=threshold, classes=classes)
+    return {k: m[k] for k in SUMMARY_KEYS[kind]}
+
+
+def _judgeable(y: np.ndarray, kind: str) -> bool:
+    """Whether a (resampled) holdout can rank two models: both classes (binary), two classes (multiclass), a
+    label that varies (regression)."""
+    if kind == "binary":
+        return bool(y.any() and not y.all())
+    return len(np.unique(y)) > 1
 
 
 def paired_bootstrap(
-    metric: str, y: np.ndarray, champion: np.ndarray, challenger: np.ndarray, samples: int, seed: int
+    metric: str,
+    y: np.ndarray,
+    champion: np.ndarray,
+    challenger: np.ndarray,
+    samples: int,
+    seed: int,
+    kind: str = "binary",
+    classes: tuple[str, ...] | None = None,
 ) -> dict[str, float]:
     """Resample holdout rows with replacement; the challenger-minus-champion gain in each resample."""
     rng = np.random.default_rng(seed)
@@ -49,9 +82,12 @@ def paired_bootstrap(
     gains = []
     for _ in range(samples):
         idx = rng.integers(0, n, n)
-        if y[idx].all() or not y[idx].any():
-            continue  # a resample with one class has no ranking metric
-        gains.append(metric_value(metric, y[idx], challenger[idx]) - metric_value(metric, y[idx], champion[idx]))
+        if not _judgeable(y[idx], kind):
+            continue  # e.g. a resample with one class has no ranking metric
+        gains.append(
+            metric_value(metric, y[idx], challenger[idx], classes)
+            - metric_value(metric, y[idx], champion[idx], classes)
+        )
     values = np.asarray(gains)
     if values.size == 0:
         return {"samples": 0, "win_share": 0.0, "gain_p05": float("nan"), "gain_p95": float("nan")}
@@ -64,17 +100,27 @@ def paired_bootstrap(
 
 
 def should_promote(
-    y: np.ndarray, challenger: np.ndarray, champion: np.ndarray | None, threshold: float, rule: PromotionRule
+    y: np.ndarray,
+    challenger: np.ndarray,
+    champion: np.ndarray | None,
+    threshold: float | None,
+    rule: PromotionRule,
+    kind: str = "binary",
+    classes: tuple[str, ...] | None = None,
 ) -> Decision:
-    """Decide whether ``challenger`` scores should replace ``champion`` scores (both on holdout labels ``y``).
+    """Decide whether the ``challenger``'s output should replace the ``champion``'s (both on holdout labels ``y``).
 
     No champion: the first valid model is promoted (guardrails still apply).
     """
-    y = np.asarray(y, dtype=bool)
+    y = np.asarray(y, dtype=bool) if kind == "binary" else np.asarray(y)
     challenger = np.asarray(challenger, dtype=float)
-    if y.all() or not y.any():
-        return Decision(False, "the holdout has only one class: no evidence either way", {"rows": int(len(y))})
-    new = summarize(y, challenger, threshold)
+    if not _judgeable(y, kind):
+        what = "only one class" if kind != "regression" else "one label value"
+        return Decision(False, f"the holdout has {what}: no evidence either way", {"rows": int(len(y))})
+    new = summarize(y, challenger, threshold, kind, classes)
+    if kind != "binary":
+        return _should_promote_by_metric(y, challenger, champion, rule, kind, classes, new)
+    assert threshold is not None
     low, high = rule.flagged_share_bounds
     guardrails: dict[str, Any] = {
         "flagged_share": new["flagged_share"],
@@ -158,4 +204,48 @@ def should_promote(
         gain,
         boot,
         guardrails,
+    )
+
+
+def _should_promote_by_metric(
+    y: np.ndarray,
+    challenger: np.ndarray,
+    champion: np.ndarray | None,
+    rule: PromotionRule,
+    kind: str,
+    classes: tuple[str, ...] | None,
+    new: dict[str, float],
+) -> Decision:
+    """The rule for multiclass and regression: the primary metric's margin and the bootstrap (no threshold, so
+    no flagged-share or Brier guardrail)."""
+    if champion is None:
+        return Decision(True, "no champion yet: the first valid model is promoted", new)
+    champion = np.asarray(champion, dtype=float)
+    old = summarize(y, champion, None, kind, classes)
+    metric = rule.primary_metric(kind)
+    gain = metric_value(metric, y, challenger, classes) - metric_value(metric, y, champion, classes)
+    name = metric.replace("_", " ")
+    if gain < rule.min_improvement:
+        return Decision(
+            False, f"{name} gain {gain:+.4f} is below the required margin {rule.min_improvement:.4f}", new, old, gain
+        )
+    boot = paired_bootstrap(metric, y, champion, challenger, rule.bootstrap_samples, rule.seed, kind, classes)
+    if boot["win_share"] < rule.min_win_share:
+        return Decision(
+            False,
+            f"{name} gain {gain:+.4f} is not distinguishable from noise: the challenger wins "
+            f"{boot['win_share']:.0%} of {boot['samples']} bootstrap resamples, {rule.min_win_share:.0%} required",
+            new,
+            old,
+            gain,
+            boot,
+        )
+    return Decision(
+        True,
+        f"{name} improves by {gain:+.4f} (>= {rule.min_improvement}); the challenger wins "
+        f"{boot['win_share']:.0%} of {boot['samples']} bootstrap resamples",
+        new,
+        old,
+        gain,
+        boot,
     )

@@ -18,11 +18,12 @@ from sqlalchemy.engine import Engine
 
 from pipeline.config.usecase import UseCase
 from pipeline.contracts import Challenger, Evaluation, PromotionDecision, PromotionOutcome, TrainingSet
+from pipeline.db.sql import load_sql
 from pipeline.model import registry
 from pipeline.model.artifacts import ModelError, load_artifact
-from pipeline.model.predict import probabilities
+from pipeline.model.predict import output_matrix, predict_output
 from pipeline.model.promotion import should_promote
-from pipeline.model.train import store_and_register, train_model
+from pipeline.model.train import labels_of, store_and_register, train_model
 from pipeline.model.training_sets import TrainingSets
 
 log = logging.getLogger(__name__)
@@ -96,65 +97,84 @@ def train_challenger(engine: Engine, uc: UseCase, ts: TrainingSet, created_by: s
             "labels_known_at": dt.datetime.fromisoformat(ts["windows"]["known_at"]),
         },
     )
-    ap = mv.holdout_metrics.get("average_precision")
-    log.info(
-        "challenger %s %s: holdout average precision %s", uc.name, mv.version, "n/a" if ap is None else f"{ap:.4f}"
-    )
+    key = uc.promotion.primary_metric(uc.target.kind).removeprefix("neg_")
+    value = mv.holdout_metrics.get(key)
+    log.info("challenger %s %s: holdout %s %s", uc.name, mv.version, key, "n/a" if value is None else f"{value:.4f}")
     return Challenger(version=mv.version, sha256=mv.artifact_sha256, fit_seconds=round(result.seconds, 2))
 
 
 def evaluate(engine: Engine, uc: UseCase, ts: TrainingSet, challenger: Challenger) -> Evaluation:
-    """Step 4: score champion and challenger on the same holdout rows; keep the scores in staging."""
+    """Step 4: score champion and challenger on the same holdout rows; keep their outputs in staging (one array
+    per row and model: P(positive), the class probabilities in the order of ``classes``, or the predicted value)."""
     sets = TrainingSets(engine, uc, ts["run_id"])
     holdout = sets.load("holdout")
+    labels = labels_of(uc, holdout, "holdout")
     new = registry.get_version(engine, uc.name, challenger["version"])
-    scores = {"challenger_score": probabilities(load_artifact(new), holdout, uc)}
+    new_output = predict_output(load_artifact(new), holdout, uc, new.threshold)
     try:
-        champ = registry.get_champion(engine, uc.name)
-        scores["champion_score"] = probabilities(load_artifact(champ), holdout, uc)
-        champion_version: str | None = champ.version
-    except ModelError:
-        champion_version = None
-        scores["champion_score"] = np.full(len(holdout), np.nan)
-    frame = holdout[["entity_id", "score_date", "label"]].assign(**scores)
+        champ: registry.ModelVersion | None = registry.get_champion(engine, uc.name)
+    except ModelError:  # no champion yet; a champion whose artifact is broken must fail loudly, not count as none
+        champ = None
+    old_output = predict_output(load_artifact(champ), holdout, uc, champ.threshold) if champ is not None else None
+    classes = None
+    if uc.target.kind == "multiclass":
+        known = [*(new_output.classes or ()), *((old_output.classes or ()) if old_output else ())]
+        classes = tuple(dict.fromkeys([*known, *sorted(set(map(str, labels)) - set(known))]))
+    challenger_out = output_matrix(new_output, classes).reshape(len(holdout), -1)
+    champion_out = output_matrix(old_output, classes).reshape(len(holdout), -1) if old_output else None
     quoted = sets.quoted("scores")
     with engine.begin() as conn:
         conn.execute(sa.text(f"drop table if exists {quoted}"))
+        conn.execute(sa.text(load_sql("model/holdout_outputs.sql", outputs=quoted)))
         conn.execute(
-            sa.text(
-                f"create unlogged table {quoted} (entity_id text, score_date date, label boolean, "
-                "challenger_score double precision, champion_score double precision)"
-            )
-        )
-        conn.execute(
-            sa.text(
-                f"insert into {quoted} values (:entity_id, :score_date, :label, "  # noqa: S608
-                ":challenger_score, :champion_score)"
-            ),
+            sa.text(load_sql("model/insert_holdout_output.sql", outputs=quoted)),
             [
-                {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-                for r in frame.to_dict("records")
+                {
+                    "entity_id": entity,
+                    "score_date": day,
+                    "label": str(label),
+                    "challenger_output": challenger_out[i].tolist(),
+                    "champion_output": champion_out[i].tolist() if champion_out is not None else None,
+                }
+                for i, (entity, day, label) in enumerate(
+                    zip(holdout["entity_id"], holdout["score_date"], labels, strict=True)
+                )
             ],
         )
-    return Evaluation(champion_version=champion_version, challenger_version=new.version, holdout_rows=len(frame))
+    return Evaluation(
+        champion_version=champ.version if champ is not None else None,
+        challenger_version=new.version,
+        holdout_rows=len(holdout),
+        classes=list(classes) if classes is not None else None,
+    )
+
+
+def _stored_labels(uc: UseCase, labels: list[str]) -> np.ndarray:
+    """The holdout labels as evaluate stored them (text) back in the kind's type."""
+    if uc.target.kind == "binary":
+        return np.array([v == "True" for v in labels], dtype=bool)
+    if uc.target.kind == "regression":
+        return np.array(labels, dtype="float64")
+    return np.array(labels, dtype=object)
 
 
 def decide(
     engine: Engine, uc: UseCase, ts: TrainingSet, evaluation: Evaluation, force: bool = False
 ) -> PromotionDecision:
-    """Step 5: apply the promotion rule to the evaluation (pure decision on the stored scores)."""
-    scores_table = TrainingSets(engine, uc, ts["run_id"]).quoted("scores")
+    """Step 5: apply the promotion rule to the evaluation (pure decision on the stored outputs)."""
+    outputs = TrainingSets(engine, uc, ts["run_id"]).quoted("scores")
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                f"select label, challenger_score, champion_score from {scores_table} "  # noqa: S608
-                "order by score_date, entity_id"
-            )
-        ).all()
-    y = np.array([r.label for r in rows], dtype=bool)
-    challenger = np.array([r.challenger_score for r in rows], dtype=float)
-    champion = None if evaluation["champion_version"] is None else np.array([r.champion_score for r in rows], float)
-    verdict = should_promote(y, challenger, champion, uc.target.threshold, uc.promotion)
+        rows = conn.execute(sa.text(load_sql("model/holdout_outputs_in_order.sql", outputs=outputs))).all()
+    y = _stored_labels(uc, [r.label for r in rows])
+    classes = tuple(evaluation.get("classes") or ()) or None
+
+    def matrix(column: str) -> np.ndarray:
+        values = np.array([getattr(r, column) for r in rows], dtype=float)
+        return values if uc.target.kind == "multiclass" else values[:, 0]
+
+    challenger = matrix("challenger_output")
+    champion = None if evaluation["champion_version"] is None else matrix("champion_output")
+    verdict = should_promote(y, challenger, champion, uc.target.threshold, uc.promotion, uc.target.kind, classes)
     decision = PromotionDecision(
         promote=verdict.promote,
         reason=verdict.reason,
@@ -164,11 +184,11 @@ def decide(
         bootstrap=verdict.bootstrap,
         guardrails=verdict.guardrails,
         forced=False,
-        rule=uc.promotion.model_dump(mode="json"),
+        rule={**uc.promotion.model_dump(mode="json"), "metric": uc.promotion.primary_metric(uc.target.kind)},
     )
     if force and not decision["promote"]:
         guard = decision["guardrails"]
-        if guard.get("flagged_share_ok", False) and guard.get("brier_ok", True):
+        if guard.get("flagged_share_ok", True) and guard.get("brier_ok", True):
             said = decision["reason"]
             decision["promote"], decision["forced"] = True, True
             decision["reason"] = f"forced by the operator (the rule said: {said})"
@@ -232,6 +252,16 @@ def report(engine: Engine, uc: UseCase, ts: TrainingSet, challenger: Challenger,
     def metrics(m: dict[str, Any]) -> str:
         if not m:
             return "-"
+        if uc.target.kind == "regression":
+            return (
+                f"MAE {figure(m, 'mae', '.3f')}  RMSE {figure(m, 'rmse', '.3f')}  R2 {figure(m, 'r2', '.3f')}  "
+                f"bias {figure(m, 'bias', '+.3f')}"
+            )
+        if uc.target.kind == "multiclass":
+            return (
+                f"log loss {figure(m, 'log_loss', '.4f')}  macro F1 {figure(m, 'macro_f1', '.4f')}  "
+                f"balanced accuracy {figure(m, 'balanced_accuracy', '.4f')}"
+            )
         return (
             f"AP {figure(m, 'average_precision', '.4f')}  AUC {figure(m, 'roc_auc', '.4f')}  "
             f"Brier {figure(m, 'brier', '.4f')}  flagged {figure(m, 'flagged_share', '.1%')}"
