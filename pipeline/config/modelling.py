@@ -196,9 +196,11 @@ def check_modelling(target: TargetSpec, model: ModelSpec, promotion: PromotionRu
         if not 0.0 < target.threshold < 1.0:
             raise DeclarationProblem("target.threshold", f"must lie strictly between 0 and 1, got {target.threshold}")
     elif target.threshold is not None:
-        raise DeclarationProblem("target.threshold", f"applies to binary use cases only, this one is {target.kind}")
+        raise DeclarationProblem("target.threshold", f"may be set on binary use cases only, this one is {target.kind}")
     if target.interval is not None and target.kind != "regression":
-        raise DeclarationProblem("target.interval", f"applies to regression only, this use case is {target.kind}")
+        raise DeclarationProblem(
+            "target.interval", f"may be set on regression use cases only, this one is {target.kind}"
+        )
     allowed = PROMOTION_METRICS[target.kind]
     if promotion.metric is not None and promotion.metric not in allowed:
         raise DeclarationProblem(
