@@ -126,4 +126,12 @@ def night_summary(engine: Engine, uc: UseCase, run_id: str) -> dict[str, Any]:
     query = load_sql("ledger/night_summary.sql", predictions=predictions_table(uc))
     with engine.connect() as conn:
         row = conn.execute(sa.text(query), {"r": run_id}).one_or_none()
-    return dict(row._mapping) if row is not None else {}
+        if row is None:
+            return {}
+        summary = {**row._mapping, "flagged_share": None}
+        if uc.target.kind == "binary" and row.status == SUCCEEDED:
+            summary["flagged_share"] = conn.execute(
+                sa.text(load_sql("ledger/flagged_share.sql", predictions=predictions_table(uc))),
+                {"score_date": row.score_date, "r": run_id},
+            ).scalar()
+    return summary
