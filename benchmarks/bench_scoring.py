@@ -10,7 +10,7 @@ its own so that its peak RSS is its own; seconds are measured in-process, after 
 (a) naive: ``pd.read_sql`` -> ``predict_proba`` -> ``DataFrame.to_sql`` (skipped above --naive-max-rows);
 (b) raw limits: COPY the batch out (binary, discarded), ``predict_proba`` on in-memory 100k-row chunks, COPY
     precomputed predictions in; their sum is the floor a pipeline that does all three in turn could reach;
-(c) ours: extract, validate, build_features, score, publish, exactly as score_daily runs them.
+(c) ours: extract, validate, build_features, score, publish, exactly as a scoring DAG (<use case>__score) runs them.
 
 Prints a table and writes benchmarks/results/latest.json. Not part of `make test`: compare the ratios of one run.
 """
@@ -307,7 +307,7 @@ def main() -> int:
         "--chunk-rows",
         type=int,
         default=None,
-        help="rows per scoring chunk of our path (default: BATCHSCORE_CHUNK_ROWS as score_daily "
+        help="rows per scoring chunk of our path (default: BATCHSCORE_CHUNK_ROWS as the scoring DAG "
         "reads it, 50,000 unless set); the raw limits predict on 100,000-row chunks",
     )
     parser.add_argument(

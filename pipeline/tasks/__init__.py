@@ -7,8 +7,9 @@ the engine and the use case, then calls the one module that does the step, so a 
 behaviour. Nothing here imports Airflow at import time: :func:`dag_defaults` and :func:`monitor_notifier` import
 the Airflow side (:mod:`pipeline.orchestration.callbacks`) when a DAG file asks for them.
 
-:mod:`.nightly` holds score_daily's tasks, :mod:`.weekly` retrain_weekly's and model_rollback's, :mod:`.common`
-what they share.
+:mod:`.nightly` holds the tasks of a use case's scoring DAG (``<use case>__score``), :mod:`.weekly` those of its
+retraining and rollback DAGs, :mod:`.common` what they share, :mod:`.declared` the use cases the DAG files
+generate DAGs for (read from the TOML files alone).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from pipeline.tasks.common import (
     monitor_notifier,
     score_date_for,
 )
+from pipeline.tasks.declared import DeclarationsRefused, DeclaredUseCase, check_declarations, declared_usecases
 from pipeline.tasks.nightly import (
     build_features,
     extract,
@@ -71,6 +73,8 @@ __all__ = [
     "DATE_PATTERN",
     "Batch",
     "Challenger",
+    "DeclarationsRefused",
+    "DeclaredUseCase",
     "Drift",
     "Evaluation",
     "Features",
@@ -89,9 +93,11 @@ __all__ = [
     "Validation",
     "build_features",
     "build_training_set",
+    "check_declarations",
     "check_score_date",
     "cutoff_for",
     "dag_defaults",
+    "declared_usecases",
     "decide",
     "evaluate",
     "extract",

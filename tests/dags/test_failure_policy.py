@@ -10,7 +10,7 @@ from pipeline.orchestration import local as airflow_local
 from tests.helpers import ledger
 
 DAY = dt.date(2013, 9, 17)
-DAGS = ("score_daily", "retrain_weekly", "model_rollback")
+DAGS = ("flight_cancellation__score", "flight_cancellation__retrain", "flight_cancellation__rollback")
 
 
 @pytest.mark.parametrize("dag_id", DAGS)
@@ -50,7 +50,7 @@ def test_the_policy_fails_our_permanent_errors_and_leaves_the_rest_to_the_retrie
 
 
 def _run_with_retries(monkeypatch, failure):
-    """score_daily for DAY with one retry a second later, its first score attempt raising ``failure``."""
+    """flight_cancellation__score for DAY with one retry a second later, its first score attempt raising ``failure``."""
     import pipeline.scoring.score
 
     real, calls = pipeline.scoring.score.stream_scores, []
@@ -62,19 +62,19 @@ def _run_with_retries(monkeypatch, failure):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(pipeline.scoring.score, "stream_scores", first_attempt_fails)
-    dag = airflow_local.load_dag("score_daily", retries=1)
+    dag = airflow_local.load_dag("flight_cancellation__score", retries=1)
     saved = {t.task_id: (t.retry_delay, t.retry_exponential_backoff) for t in dag.tasks}
     for t in dag.tasks:
         t.retry_delay, t.retry_exponential_backoff = timedelta(seconds=1), 0
     try:
         run = dag.test(
             logical_date=dt.datetime.combine(DAY, dt.time(0), tzinfo=dt.UTC) - timedelta(hours=2),
-            run_conf={**airflow_local.param_defaults("score_daily"), "score_date": DAY.isoformat()},
+            run_conf={**airflow_local.param_defaults("flight_cancellation__score"), "score_date": DAY.isoformat()},
         )
     finally:
         for t in dag.tasks:
             t.retry_delay, t.retry_exponential_backoff = saved[t.task_id]
-        airflow_local.load_dag("score_daily")  # back to no retries for the other tests
+        airflow_local.load_dag("flight_cancellation__score")  # back to no retries for the other tests
     return run, {
         ti.task_id: (str(getattr(ti.state, "value", ti.state)), ti.try_number) for ti in run.get_task_instances()
     }
@@ -89,7 +89,7 @@ def test_a_permanent_error_fails_the_task_on_its_first_try_despite_retries(champ
     with source.connect() as conn:
         alerted = conn.execute(
             sa.text("select count(*) from batchscore.alerts where kind = 'run_failed' and alert_key like :k"),
-            {"k": f"score_daily/{run.run_id}/score"},
+            {"k": f"flight_cancellation__score/{run.run_id}/score"},
         ).scalar()
     assert alerted == 1
 

@@ -57,7 +57,7 @@ def alerts_of(posts, kind=None):
 
 def test_each_breach_is_notified_once_and_a_failed_run_too(champion, source, webhook):
     day = dt.date(2013, 7, 24)
-    first = airflow_local.run_dag("score_daily", day)
+    first = airflow_local.run_dag("flight_cancellation__score", day)
     assert first.succeeded, first.summary()
     drift = alerts_of(webhook, "drift")
     assert drift, "July inputs against a May-trained champion must drift (weather, cancellation history)"
@@ -68,22 +68,22 @@ def test_each_breach_is_notified_once_and_a_failed_run_too(champion, source, web
     assert all(TOKEN not in json.dumps(p["body"]) for p in webhook)
     posts_after_first = len(webhook)
 
-    again = airflow_local.run_dag("score_daily", day)  # a re-run: same breaches, nothing new to say
+    again = airflow_local.run_dag("flight_cancellation__score", day)  # a re-run: same breaches, nothing new to say
     assert again.succeeded, again.summary()
     assert len(webhook) == posts_after_first
 
-    failed = airflow_local.run_dag("score_daily", dt.date(2014, 3, 1))
+    failed = airflow_local.run_dag("flight_cancellation__score", dt.date(2014, 3, 1))
     assert failed.state == "failed"
     [alert] = alerts_of(webhook[posts_after_first:], "run_failed")
     assert "validate" in alert["message"] and "batch is empty" in alert["message"]
 
 
 def test_the_nightly_run_refreshes_the_report_and_returns_its_path(champion, source):
-    outcome = airflow_local.run_dag("score_daily", dt.date(2013, 7, 25))
+    outcome = airflow_local.run_dag("flight_cancellation__score", dt.date(2013, 7, 25))
     assert outcome.succeeded, outcome.summary()
-    report = Path(airflow_local.task_return("score_daily", outcome.run_id, "refresh_report")["path"])
+    report = Path(airflow_local.task_return("flight_cancellation__score", outcome.run_id, "refresh_report")["path"])
     assert report.is_file() and report.name == "flight_cancellation.html"
     document = report.read_text(encoding="utf-8")
     assert document.count("data:image/png;base64,") == 5 and "2013-07-25" in document
-    monitored = airflow_local.task_return("score_daily", outcome.run_id, "monitor")
+    monitored = airflow_local.task_return("flight_cancellation__score", outcome.run_id, "monitor")
     assert monitored["run_id"] == outcome.run_id and "v_latest_predictions" in monitored["views"]

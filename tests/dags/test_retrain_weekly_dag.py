@@ -1,5 +1,5 @@
-"""retrain_weekly end to end through Airflow: a clearly better challenger replaces a deliberately weak champion
-(with an asset event), a deliberately worse one is rejected (without), and every decision is logged."""
+"""flight_cancellation__retrain end to end through Airflow: a clearly better challenger replaces a deliberately
+weak champion (with an asset event), a deliberately worse one is rejected (without), and every decision is logged."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def test_labels_known_after_the_cutoff_never_enter_training(source, weak_champio
 def test_retrain_promotes_a_better_challenger_then_rejects_a_worse_one(source, weak_champion, monkeypatch):
     events_before = _champion_events()
     monkeypatch.setenv("BATCHSCORE_USECASE", str(weak_champion["strong"]))
-    better = airflow_local.run_dag("retrain_weekly", CUTOFF)
+    better = airflow_local.run_dag("flight_cancellation__retrain", CUTOFF)
     assert better.succeeded, better.summary()
     first = _decisions(source)[-1]
     assert first["promoted"] and first["champion_version"] == weak_champion["version"]
@@ -142,7 +142,7 @@ def test_retrain_promotes_a_better_challenger_then_rejects_a_worse_one(source, w
     assert _champion_events() == events_before + 1
 
     monkeypatch.setenv("BATCHSCORE_USECASE", str(weak_champion["weak"]))
-    worse = airflow_local.run_dag("retrain_weekly", CUTOFF)
+    worse = airflow_local.run_dag("flight_cancellation__retrain", CUTOFF)
     assert worse.succeeded, worse.summary()  # keeping the champion is a successful run
     second = _decisions(source)[-1]
     assert not second["promoted"] and second["improvement"] < 0
@@ -223,17 +223,21 @@ def test_rollback_restores_the_former_champion_and_rescores(source, weak_champio
     assert versions == [weak_champion["version"]]
 
     events_before = _champion_events()  # and back again, from the Airflow UI's DAG
-    back = airflow_local.run_dag("model_rollback", None, {"to_version": current, "reason": "tests: back again"})
+    back = airflow_local.run_dag(
+        "flight_cancellation__rollback", None, {"to_version": current, "reason": "tests: back again"}
+    )
     assert back.succeeded, back.summary()
     assert get_champion(source, USE_CASE).version == current
     assert _champion_events() == events_before + 1
 
 
 def test_rollback_params_reject_injection_strings(source):
-    with pytest.raises(ValueError, match="invalid params for model_rollback"):
-        airflow_local.run_dag("model_rollback", None, {"to_version": "v1'; drop table batchscore.predictions; --"})
-    with pytest.raises(ValueError, match="invalid params for model_rollback"):
-        airflow_local.run_dag("model_rollback", None, {"rescore_dates": ["2013-02-30"]})
+    with pytest.raises(ValueError, match="invalid params for flight_cancellation__rollback"):
+        airflow_local.run_dag(
+            "flight_cancellation__rollback", None, {"to_version": "v1'; drop table batchscore.predictions; --"}
+        )
+    with pytest.raises(ValueError, match="invalid params for flight_cancellation__rollback"):
+        airflow_local.run_dag("flight_cancellation__rollback", None, {"rescore_dates": ["2013-02-30"]})
 
 
 def test_two_promotions_at_once_leave_exactly_one_champion(source, weak_champion):

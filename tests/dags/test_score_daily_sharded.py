@@ -1,5 +1,5 @@
-"""score_daily with N shards through Airflow: mapped score tasks, the same predictions as one shard, and a
-failed shard publishes nothing."""
+"""flight_cancellation__score with N shards through Airflow: mapped score tasks, the same predictions as one shard,
+and a failed shard publishes nothing."""
 
 import datetime as dt
 
@@ -21,7 +21,9 @@ def _score_instances(run_id: str) -> list[tuple[int, str]]:
     with create_session() as session:
         rows = session.execute(
             sa.select(TaskInstance.map_index, TaskInstance.state).where(
-                TaskInstance.run_id == run_id, TaskInstance.dag_id == "score_daily", TaskInstance.task_id == "score"
+                TaskInstance.run_id == run_id,
+                TaskInstance.dag_id == "flight_cancellation__score",
+                TaskInstance.task_id == "score",
             )
         )
         return sorted((m, str(getattr(s, "value", s))) for m, s in rows)
@@ -29,13 +31,13 @@ def _score_instances(run_id: str) -> list[tuple[int, str]]:
 
 def test_two_shards_publish_the_same_predictions_as_one(champion, source, monkeypatch):
     monkeypatch.setenv(SHARDS_ENV, "1")
-    one = airflow_local.run_dag("score_daily", DAY)
+    one = airflow_local.run_dag("flight_cancellation__score", DAY)
     assert one.succeeded, one.summary()
     single = predictions_fingerprint(source, DAY)
     assert _score_instances(one.run_id) == [(0, "success")]
 
     monkeypatch.setenv(SHARDS_ENV, "2")
-    two = airflow_local.run_dag("score_daily", DAY)
+    two = airflow_local.run_dag("flight_cancellation__score", DAY)
     assert two.succeeded, two.summary()
     sharded = predictions_fingerprint(source, DAY)
     assert _score_instances(two.run_id) == [(0, "success"), (1, "success")]
@@ -50,7 +52,7 @@ def test_a_failed_shard_publishes_nothing_and_keeps_the_previous_predictions(cha
     import pipeline.scoring.score
 
     monkeypatch.setenv(SHARDS_ENV, "2")
-    first = airflow_local.run_dag("score_daily", DAY)
+    first = airflow_local.run_dag("flight_cancellation__score", DAY)
     assert first.succeeded, first.summary()
     before = predictions_fingerprint(source, DAY)
 
@@ -62,7 +64,7 @@ def test_a_failed_shard_publishes_nothing_and_keeps_the_previous_predictions(cha
         return real(reader, writer, select_sql, target, *args, **kwargs)
 
     monkeypatch.setattr(pipeline.scoring.score, "stream_scores", shard_one_breaks)
-    broken = airflow_local.run_dag("score_daily", DAY)
+    broken = airflow_local.run_dag("flight_cancellation__score", DAY)
     assert broken.state == "failed" and broken.failed_tasks == ["score"]
     assert _score_instances(broken.run_id) == [(0, "success"), (1, "failed")]
     assert predictions_fingerprint(source, DAY) == before  # not a single row of shard 0 got out

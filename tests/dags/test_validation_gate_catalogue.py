@@ -3,7 +3,7 @@ for that date, and the outcome is pinned down.
 
 critical: the run fails, the reason names the problem, the date gets no predictions, earlier dates stay intact
 and the ledger says `rejected`. warning: the run succeeds and the failed check is recorded with its severity.
-Most cases run the pipeline's steps directly (what every score_daily task calls); a few go through Airflow to pin
+Most cases run the pipeline's steps directly (what every task of a scoring DAG calls); a few go through Airflow to pin
 down how a rejection maps onto the DAG run (the task that fails, the reason, the ledger).
 """
 
@@ -130,7 +130,7 @@ class Outcome:
 
 
 def run(day):
-    """The night's steps directly, in score_daily's order; a failure is reported with the step that raised it."""
+    """The night's steps directly, in the scoring DAG's order; a failure is reported with the step that raised it."""
     from pipeline.db.engine import get_engine
     from pipeline.db.ledger import last_failure_reason
 
@@ -151,7 +151,7 @@ def run(day):
 
 
 def run_through_airflow(day):
-    return airflow_local.run_dag("score_daily", day)
+    return airflow_local.run_dag("flight_cancellation__score", day)
 
 
 def test_missing_column(source, history, day):

@@ -57,13 +57,13 @@ def restart(pgdata) -> None:
 
 def test_a_database_restart_mid_publish_is_retried_and_publishes_exactly_once(own_server):
     engine, pgdata = own_server
-    reference_run = airflow_local.run_dag("score_daily", DAY)
+    reference_run = airflow_local.run_dag("flight_cancellation__score", DAY)
     assert reference_run.succeeded, reference_run.summary()
     reference = predictions_fingerprint(engine, DAY)
     expected = flights_on(engine, DAY)
     assert reference[0] == expected
 
-    dag = airflow_local.load_dag("score_daily", retries=1)
+    dag = airflow_local.load_dag("flight_cancellation__score", retries=1)
     saved = {t.task_id: (t.retry_delay, t.retry_exponential_backoff) for t in dag.tasks}
     for t in dag.tasks:  # retry at once instead of after the declared 2 minutes
         t.retry_delay, t.retry_exponential_backoff = timedelta(seconds=1), 0
@@ -89,7 +89,7 @@ def test_a_database_restart_mid_publish_is_retried_and_publishes_exactly_once(ow
     try:
         run = dag.test(
             logical_date=dt.datetime.combine(DAY, dt.time(0), tzinfo=dt.UTC) - timedelta(hours=2),
-            run_conf={**airflow_local.param_defaults("score_daily"), "score_date": DAY.isoformat()},
+            run_conf={**airflow_local.param_defaults("flight_cancellation__score"), "score_date": DAY.isoformat()},
         )
     finally:
         restarter.join(60)

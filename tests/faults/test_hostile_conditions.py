@@ -239,7 +239,7 @@ def test_a_second_batchscore_run_of_a_date_that_is_running_is_refused_and_delete
     log = tmp_path / "first.log"
     with log.open("wb") as out:
         first = subprocess.Popen(
-            [sys.executable, "-c", code, "run", "score_daily", "--date", day],
+            [sys.executable, "-c", code, "run", "flight_cancellation__score", "--date", day],
             cwd=project_root(),
             env=dict(os.environ),
             stdout=out,
@@ -249,7 +249,7 @@ def test_a_second_batchscore_run_of_a_date_that_is_running_is_refused_and_delete
         locks = load_settings().airflow_home / "locks"
 
         def first_holds_the_date() -> bool:
-            for path in locks.glob("score_daily-20131003T220000.lock"):
+            for path in locks.glob("flight_cancellation__score-20131003T220000.lock"):
                 with path.open("a+") as handle:
                     try:
                         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -260,10 +260,10 @@ def test_a_second_batchscore_run_of_a_date_that_is_running_is_refused_and_delete
 
         try:
             wait_for("the first run to hold the date", first_holds_the_date, timeout=120)
-            assert main(["run", "score_daily", "--date", day]) == 1
+            assert main(["run", "flight_cancellation__score", "--date", day]) == 1
             err = capsys.readouterr().err.strip()
             assert re.fullmatch(
-                rf"batchscore run: score_daily for {day} is already running \(batchscore, pid "
+                rf"batchscore run: flight_cancellation__score for {day} is already running \(batchscore, pid "
                 rf"{first.pid}\): wait for it to finish, then run again",
                 err,
             ), err
@@ -294,9 +294,9 @@ def test_a_date_outside_the_use_cases_window_is_refused_before_anything_runs(cha
         "batchscore score: --date 9999-12-31 is outside the dates flight_cancellation may score, "
         "2013-01-01 to 2014-12-31 (its [scoring] score_dates)"
     )
-    assert main(["run", "score_daily", "--date", "2031-01-01"]) == 1
+    assert main(["run", "flight_cancellation__score", "--date", "2031-01-01"]) == 1
     assert "outside the dates flight_cancellation may score" in capsys.readouterr().err
-    params = copy.deepcopy(airflow_local.load_dag("score_daily").params)
+    params = copy.deepcopy(airflow_local.load_dag("flight_cancellation__score").params)
     with pytest.raises(ParamValidationError):  # the form and the API refuse it before a run exists
         params.update({"score_date": "9999-12-31"})
         params.validate()
@@ -438,7 +438,7 @@ def test_a_rejection_through_batchscore_run_prints_the_reason_not_a_traceback(ch
     code = "import sys; from pipeline.cli import main; sys.exit(main(sys.argv[1:]))"
     env = {k: v for k, v in os.environ.items() if k != "AIRFLOW__LOGGING__LOGGING_LEVEL"}
     run = subprocess.run(
-        [sys.executable, "-c", code, "run", "score_daily", "--date", "2014-03-02"],
+        [sys.executable, "-c", code, "run", "flight_cancellation__score", "--date", "2014-03-02"],
         cwd=project_root(),
         env=env,
         capture_output=True,

@@ -11,7 +11,7 @@ DAY = dt.date(2013, 9, 4)
 
 
 def test_a_tampered_artifact_fails_the_dag_run_at_score_and_keeps_the_published_date(champion, source):
-    first = airflow_local.run_dag("score_daily", DAY)
+    first = airflow_local.run_dag("flight_cancellation__score", DAY)
     assert first.succeeded, first.summary()
     before = predictions_fingerprint(source, DAY)
     assert before[0] == flights_on(source, DAY)
@@ -21,7 +21,7 @@ def test_a_tampered_artifact_fails_the_dag_run_at_score_and_keeps_the_published_
     path.chmod(0o644)
     path.write_bytes(original[:-64] + bytes(64))  # same size, different bytes
     try:
-        outcome = airflow_local.run_dag("score_daily", DAY)
+        outcome = airflow_local.run_dag("flight_cancellation__score", DAY)
     finally:
         path.write_bytes(original)
         path.chmod(0o444)

@@ -21,13 +21,13 @@ MALFORMED_VERSIONS = ("latest", "V1", "v", "1", "v1 ", "champion")
 
 # every string param of every DAG (array items included), with the bad values to try
 CASES = [
-    *[("score_daily", {"score_date": v}) for v in (*MALFORMED_DATES, *INJECTIONS)],
-    *[("retrain_weekly", {"cutoff_date": v}) for v in (*MALFORMED_DATES, *INJECTIONS)],
-    *[("model_rollback", {"to_version": v}) for v in (*MALFORMED_VERSIONS, *INJECTIONS)],
-    *[("model_rollback", {"rescore_dates": ["2013-07-01", v]}) for v in (*MALFORMED_DATES, *INJECTIONS)],
-    ("model_rollback", {"reason": ""}),
-    ("model_rollback", {"reason": "x" * 501}),
-    ("retrain_weekly", {"dry_run": "true; drop table x"}),
+    *[("flight_cancellation__score", {"score_date": v}) for v in (*MALFORMED_DATES, *INJECTIONS)],
+    *[("flight_cancellation__retrain", {"cutoff_date": v}) for v in (*MALFORMED_DATES, *INJECTIONS)],
+    *[("flight_cancellation__rollback", {"to_version": v}) for v in (*MALFORMED_VERSIONS, *INJECTIONS)],
+    *[("flight_cancellation__rollback", {"rescore_dates": ["2013-07-01", v]}) for v in (*MALFORMED_DATES, *INJECTIONS)],
+    ("flight_cancellation__rollback", {"reason": ""}),
+    ("flight_cancellation__rollback", {"reason": "x" * 501}),
+    ("flight_cancellation__retrain", {"dry_run": "true; drop table x"}),
 ]
 
 
@@ -73,14 +73,16 @@ def test_a_bad_trigger_param_is_rejected_before_any_task_runs(champion, source, 
 
 def test_an_unknown_model_version_fails_the_rollback_before_anything_changes(champion, source):
     before = _state(source)
-    outcome = airflow_local.run_dag("model_rollback", None, {"to_version": "v999", "rescore_dates": ["2013-09-05"]})
+    outcome = airflow_local.run_dag(
+        "flight_cancellation__rollback", None, {"to_version": "v999", "rescore_dates": ["2013-09-05"]}
+    )
     assert outcome.state == "failed" and outcome.failed_tasks == ["rollback"]
     assert _state(source) == before  # no promotion decision, no champion switch, nothing re-scored
 
 
 def test_every_string_param_of_every_dag_has_a_strict_schema():
     loose = []
-    for dag_id in ("score_daily", "retrain_weekly", "model_rollback"):
+    for dag_id in ("flight_cancellation__score", "flight_cancellation__retrain", "flight_cancellation__rollback"):
         dag = airflow_local.load_dag(dag_id)
         for name in dag.params:
             schema = dag.params.get_param(name).schema

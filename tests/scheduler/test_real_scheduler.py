@@ -1,4 +1,4 @@
-"""score_daily on a real Airflow deployment (not dag.test): api-server, scheduler and dag-processor as
+"""flight_cancellation__score on a real Airflow deployment (not dag.test): api-server, scheduler and dag-processor as
 separate processes on PostgreSQL metadata, with LocalExecutor and with CeleryExecutor + one worker on Redis.
 A login is required, bad trigger params are refused by the API, and the database password (a real one, on a
 role this test creates) appears in no task log, component log, ledger row or error message."""
@@ -91,14 +91,14 @@ def _wait_for_dag(dep: Deployment, token: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         dep.check_alive()
-        if dep.request("GET", "/api/v2/dags/score_daily", token=token)[0] == 200:
+        if dep.request("GET", "/api/v2/dags/flight_cancellation__score", token=token)[0] == 200:
             return
         time.sleep(1)
-    raise AssertionError(f"score_daily never parsed:\n{dep.output('dag-processor')}")
+    raise AssertionError(f"flight_cancellation__score never parsed:\n{dep.output('dag-processor')}")
 
 
 def _task_states(dep: Deployment, run_id: str, token: str) -> dict:
-    _, body = dep.request("GET", f"/api/v2/dags/score_daily/dagRuns/{run_id}/taskInstances", token=token)
+    _, body = dep.request("GET", f"/api/v2/dags/flight_cancellation__score/dagRuns/{run_id}/taskInstances", token=token)
     return {t["task_id"]: (t["state"], t["try_number"]) for t in body.get("task_instances", [])}
 
 
@@ -115,19 +115,25 @@ def test_score_daily_runs_to_success_on_a_real_scheduler(deployment, champion, s
     _wait_for_dag(dep, token)
 
     # bad params are refused by the API itself: no run is created, no task touches data
-    runs_before = dep.request("GET", "/api/v2/dags/score_daily/dagRuns", token=token)[1]["total_entries"]
+    runs_before = dep.request("GET", "/api/v2/dags/flight_cancellation__score/dagRuns", token=token)[1]["total_entries"]
     for bad in ("2013-02-30", "2013-09-09'; drop table batchscore.predictions; --"):
         status, body = dep.request(
-            "POST", "/api/v2/dags/score_daily/dagRuns", {"logical_date": None, "conf": {"score_date": bad}}, token=token
+            "POST",
+            "/api/v2/dags/flight_cancellation__score/dagRuns",
+            {"logical_date": None, "conf": {"score_date": bad}},
+            token=token,
         )
         assert status == 400, body
-    assert dep.request("GET", "/api/v2/dags/score_daily/dagRuns", token=token)[1]["total_entries"] == runs_before
+    assert (
+        dep.request("GET", "/api/v2/dags/flight_cancellation__score/dagRuns", token=token)[1]["total_entries"]
+        == runs_before
+    )
 
-    assert dep.request("PATCH", "/api/v2/dags/score_daily", {"is_paused": False}, token=token)[0] == 200
+    assert dep.request("PATCH", "/api/v2/dags/flight_cancellation__score", {"is_paused": False}, token=token)[0] == 200
     triggered = time.monotonic()
     status, body = dep.request(
         "POST",
-        "/api/v2/dags/score_daily/dagRuns",
+        "/api/v2/dags/flight_cancellation__score/dagRuns",
         {"logical_date": None, "conf": {"score_date": day.isoformat()}},
         token=token,
     )
@@ -138,7 +144,9 @@ def test_score_daily_runs_to_success_on_a_real_scheduler(deployment, champion, s
     while state not in ("success", "failed") and time.monotonic() < deadline:
         time.sleep(2)
         dep.check_alive()
-        state = dep.request("GET", f"/api/v2/dags/score_daily/dagRuns/{run_id}", token=token)[1].get("state")
+        state = dep.request("GET", f"/api/v2/dags/flight_cancellation__score/dagRuns/{run_id}", token=token)[1].get(
+            "state"
+        )
     tasks = _task_states(dep, run_id, token)
     assert state == "success", (state, tasks, dep.output("scheduler"), dep.output("worker"))
     took = time.monotonic() - triggered
@@ -181,7 +189,9 @@ def test_score_daily_runs_to_success_on_a_real_scheduler(deployment, champion, s
 
 
 def _assert_no_secret_anywhere(dep: Deployment, password: str, engine) -> None:
-    task_logs = [p for p in (dep.home / "logs").rglob("*") if p.is_file() and "dag_id=score_daily" in str(p)]
+    task_logs = [
+        p for p in (dep.home / "logs").rglob("*") if p.is_file() and "dag_id=flight_cancellation__score" in str(p)
+    ]
     assert len(task_logs) >= 6, task_logs  # one per task: the grep below looks at real logs
     assert any("published" in p.read_text(errors="replace") for p in task_logs)
     leaking = [str(p) for p in dep.home.rglob("*") if p.is_file() and password in p.read_text(errors="replace")]
