@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from pipeline.config.usecase import UseCase
 from pipeline.errors import ArtifactError
 from pipeline.model import registry
+from pipeline.model.estimator import category_strings
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,9 @@ def numeric_reference(values: pd.Series, bins: int) -> dict[str, Any]:
 
 
 def categorical_reference(values: pd.Series) -> dict[str, Any]:
-    """Shares of the frequent categories (at most ``MAX_CATEGORIES``), the rest pooled into ``__other__``."""
-    present = values.dropna().astype(str)
+    """Shares of the frequent categories (at most ``MAX_CATEGORIES``), the rest pooled into ``__other__``; the
+    categories in the string form scoring and the nightly comparison use (an integer as ``"17"``)."""
+    present = category_strings(values).dropna()
     null_rate = float(1.0 - len(present) / len(values)) if len(values) else 0.0
     if len(present) == 0:
         return {"categories": [], "shares": [1.0], "null_rate": null_rate, "rows": 0}

@@ -39,7 +39,13 @@ def sample_features(engine: Engine, table: str, rows: int, uc: UseCase) -> pd.Da
     columns = [c for c in uc.feature_columns if c not in uc.monitoring.ignore_features]
     percent = sample_percent(rows, uc.monitoring.sample_rows)
     sampling = "" if percent is None else f" tablesample bernoulli ({percent:.6f}) repeatable (0)"
-    select = f"select {', '.join(quote_ident(c) for c in columns)} from {table} as t{sampling}"  # noqa: S608
+    # categoricals as PostgreSQL's text cast, the form scoring streams and the recorded categories use (COPY csv
+    # alone would write a boolean as "t")
+    names = [
+        f"cast({quote_ident(c)} as text) as {quote_ident(c)}" if c in uc.features.categorical else quote_ident(c)
+        for c in columns
+    ]
+    select = f"select {', '.join(names)} from {table} as t{sampling}"  # noqa: S608
     buffer = io.BytesIO()
     with engine.connect() as conn:
         dbapi = conn.connection.dbapi_connection
