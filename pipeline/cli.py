@@ -91,13 +91,24 @@ def cmd_load_source(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from pipeline import tasks
     from pipeline.config.loading import load_usecase
     from pipeline.model.train import train_and_register
 
     uc = load_usecase(args.usecase)
+    tasks.check_usecase(uc.ref)  # every declaration problem at once, before any training
     mv = train_and_register(_engine(), uc, created_by="cli", show_progress=None)
     print(mv.describe())
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from pipeline import tasks
+
+    _engine()
+    result = tasks.check_usecase(args.usecase, refuse=False)
+    print("\n".join(tasks.check_lines(result)))
+    return 1 if result["problems"] else 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -295,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="fit, evaluate and register a model (the first becomes champion)")
     p.add_argument("--usecase", help="use case name or TOML path (default: BATCHSCORE_USECASE)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("check", help="check a use case's declaration in seconds (no training); exit 1 on any problem")
+    p.add_argument("--usecase", help="use case name or TOML path (default: BATCHSCORE_USECASE)")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("score", help="score one date without Airflow (extract..publish in this process)")
     p.add_argument("--date", required=True, help="score date YYYY-MM-DD")

@@ -33,6 +33,7 @@ from pipeline.contracts import (
     TrainingSet,
     Validation,
 )
+from pipeline.tasks.check import DeclarationCheck, DeclarationError, check_lines, check_usecase
 from pipeline.tasks.common import (
     DATE_PATTERN,
     check_score_date,
@@ -70,6 +71,10 @@ from pipeline.tasks.weekly import (
 )
 
 __all__ = [
+    "DeclarationCheck",
+    "DeclarationError",
+    "check_lines",
+    "check_usecase",
     "DATE_PATTERN",
     "Batch",
     "Challenger",

@@ -21,6 +21,7 @@ from pipeline.contracts import (
     Validation,
 )
 from pipeline.scoring.dates import check_in_window
+from pipeline.tasks.check import check_usecase
 from pipeline.tasks.common import dated
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def extract(score_date: str, run_id: str, usecase: str | None = None) -> Batch:
     """The batch of the date into a run-scoped staging table (:mod:`pipeline.scoring.extract`)."""
     from pipeline.scoring.extract import extract_batch
 
+    check_usecase(usecase, at_run=True)  # the declaration first: every problem at once, before any work
     engine, uc, day = dated(usecase, score_date)
     check_in_window(uc, day)
     return extract_batch(engine, uc, day, run_id)

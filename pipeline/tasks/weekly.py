@@ -15,6 +15,7 @@ from pipeline.contracts import (
     TrainingSet,
 )
 from pipeline.errors import PipelineStateError
+from pipeline.tasks.check import check_usecase
 from pipeline.tasks.common import check_score_date, context
 from pipeline.tasks.nightly import run_night
 
@@ -28,6 +29,7 @@ def build_training_set(cutoff: str, run_id: str, usecase: str | None = None) -> 
     """The point-in-time training and holdout sets as of ``cutoff``, in staging (:mod:`pipeline.model.retrain`)."""
     from pipeline.model import retrain
 
+    check_usecase(usecase, at_run=True)  # the declaration first: every problem at once, before any work
     engine, uc, _ = context(usecase)
     return retrain.build_training_set(engine, uc, check_score_date(uc, cutoff, "cutoff_date"), run_id)
 

@@ -56,3 +56,39 @@ def suite_definition(uc: UseCase, ctx: GateContext, suite_file: str | None = Non
         builtin_expectations(uc, ctx) + list(data["expectations"]),
         {**data.get("meta", {}), "file": str(path)},
     )
+
+
+#: the kwargs of GX expectations that name one column, or a list of them
+COLUMN_KWARGS = ("column", "column_A", "column_B")
+COLUMN_LIST_KWARGS = ("column_list", "column_set")
+
+
+def suite_file_problems(path: Path, key: str, declared_in: Path, columns: set[str] | None, dataset: str) -> list[str]:
+    """Every problem of one suite file that needs no GX, one line each naming the file, the expectation and the
+    use-case key (``batchscore check``): unreadable JSON, a bad severity, an expectation that is not an object with
+    a ``type`` and ``kwargs``, a column ``dataset`` does not have (``columns``: None when unknown)."""
+    where = f"('{key}' of {declared_in})"
+    try:
+        data = read_suite_file(path)
+    except SuiteError as exc:
+        return [f"{exc} {where}"]
+    problems = []
+    for i, item in enumerate(data["expectations"]):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("type"), str)
+            or not isinstance(item.get("kwargs"), dict)
+        ):
+            problems.append(f"{path}: expectation #{i + 1} needs a 'type' (text) and 'kwargs' (an object) {where}")
+            continue
+        named = [item["kwargs"][k] for k in COLUMN_KWARGS if k in item["kwargs"]]
+        for k in COLUMN_LIST_KWARGS:
+            value = item["kwargs"].get(k)
+            named += value if isinstance(value, list) else []
+        for column in named:
+            if columns is not None and column not in columns:
+                problems.append(
+                    f"{path}: expectation #{i + 1} ({item['type']}) names column {column!r}, which {dataset} "
+                    f"does not have {where}"
+                )
+    return problems
