@@ -183,6 +183,10 @@ def cmd_model(args: argparse.Namespace) -> int:
                 f"sha256 {v['artifact_sha256'][:12]}  created {v['created_at']:%Y-%m-%d %H:%M} by {v['created_by']}"
             )
         return 0
+    if args.action == "register":  # only a file you trust: loading it runs its code
+        flags = {k: getattr(args, k) for k in ("promote", "reason", "allow_version_mismatch")}
+        print(tasks.register_model(args.artifact or "", usecase=uc.ref, **flags)["summary"])
+        return 0
     for day in args.rescore:
         tasks.check_score_date(uc, day, "--rescore")
     outcome = tasks.rollback(
@@ -347,11 +351,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--usecase", help="use case name or TOML path")
     p.set_defaults(func=cmd_retrain)
 
-    p = sub.add_parser("model", help="the model registry: list versions, roll back")
-    p.add_argument("action", choices=["list", "rollback"])
+    p = sub.add_parser("model", help="the model registry: list versions, roll back, register a model file")
+    p.add_argument("action", choices=["list", "rollback", "register"])
+    p.add_argument("--artifact", metavar="PATH.joblib", help="register: a fitted model (only a file you trust)")
+    p.add_argument("--promote", action="store_true", help="register: make it champion by hand (needs --reason)")
+    p.add_argument("--allow-version-mismatch", action="store_true", help="register: from another scikit-learn")
     p.add_argument("--to", help="rollback: the version to restore (default: the last former champion)")
     p.add_argument("--rescore", nargs="*", default=[], metavar="DATE", help="rollback: dates to re-score")
-    p.add_argument("--reason", help="rollback: why (recorded in promotion_decisions)")
+    p.add_argument("--reason", help="rollback, register --promote: why (recorded in promotion_decisions)")
     p.add_argument(
         "--force",
         action="store_true",

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -67,13 +69,24 @@ def store_artifact(model: Any, use_case: str, store: Path | None = None) -> tupl
     """Write a fitted model once, read-only; return (path relative to the store, sha256)."""
     import joblib
 
+    return _store(lambda tmp: joblib.dump(model, tmp), use_case, store)
+
+
+def store_file(source: Path, use_case: str, store: Path | None = None) -> tuple[str, str]:
+    """Copy a model file byte for byte into the store, read-only (a model trained elsewhere keeps the sha256 of
+    the file its author has); return (path relative to the store, sha256)."""
+    return _store(lambda tmp: shutil.copyfile(source, tmp), use_case, store)
+
+
+def _store(write: Callable[[Path], Any], use_case: str, store: Path | None) -> tuple[str, str]:
+    """Write an artifact through ``write`` to a temporary file, then move it to its content address."""
     store = store or load_settings().model_store
     folder = store / use_case
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=folder, suffix=".joblib.tmp", delete=False) as tmp:
         tmp_path = Path(tmp.name)
     try:
-        joblib.dump(model, tmp_path)
+        write(tmp_path)
         digest = sha256_of(tmp_path)
         final = folder / digest[:16] / "model.joblib"
         if final.exists():

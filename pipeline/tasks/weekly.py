@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import TYPE_CHECKING
 
 from pipeline.contracts import (
     Challenger,
@@ -14,10 +15,13 @@ from pipeline.contracts import (
     RollbackOutcome,
     TrainingSet,
 )
-from pipeline.errors import PipelineStateError
+from pipeline.errors import ConfigError, PipelineStateError
 from pipeline.tasks.check import check_usecase
 from pipeline.tasks.common import check_score_date, context
 from pipeline.tasks.nightly import run_night
+
+if TYPE_CHECKING:  # the model packages load pandas and scikit-learn: only inside a task
+    from pipeline.model.external import Registered
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +116,38 @@ def run_retrain(
     finally:
         engine, uc, _ = context(ts["usecase_ref"])
         TrainingSets(engine, uc, run_id).drop()
+
+
+def register_model(
+    artifact: str,
+    *,
+    usecase: str | None = None,
+    promote: bool = False,
+    reason: str | None = None,
+    allow_version_mismatch: bool = False,
+    actor: str = "cli",
+    run_id: str = "",
+) -> Registered:
+    """Register a model trained elsewhere (a joblib file; only files you trust: loading one runs its code), checked
+    and measured on the use case's holdout, then judged by the promotion rule against the champion, or promoted by
+    hand (``promote`` with a ``reason``) (``batchscore model register``, :mod:`pipeline.model.external`)."""
+    from pathlib import Path
+
+    from pipeline.model import external
+
+    if not artifact.strip():
+        raise ConfigError("model register needs --artifact PATH.joblib: the fitted model to register")
+    engine, uc, _ = context(usecase)
+    return external.register_external(
+        engine,
+        uc,
+        Path(artifact),
+        allow_version_mismatch=allow_version_mismatch,
+        promote=promote,
+        reason=reason,
+        actor=actor,
+        run_id=run_id or None,
+    )
 
 
 # --- model_rollback ---------------------------------------------------------------------------------------------
