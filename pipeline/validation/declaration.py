@@ -47,7 +47,7 @@ from pipeline.db.ownership import ownership_problems
 from pipeline.db.queries import batch_query, explain_query_error, features_query
 from pipeline.db.sql import load_sql, strip_trailing_semicolon
 from pipeline.errors import ConfigError
-from pipeline.validation.suites import read_suite_file, suite_file_problems
+from pipeline.validation.suites import gx_problems, read_suite_file, suite_file_problems
 
 #: result column type oids -> the names ``[batch.columns]`` uses; others are named by the server (format_type)
 TYPE_NAMES = {
@@ -360,7 +360,9 @@ def _check_suites(uc: UseCase, report: DeclarationReport, features: set[str] | N
         lines = suite_file_problems(path, key, uc.path, columns, dataset)
         report.problems += [Problem(line) for line in lines]
         if gx and not lines:
-            report.problems += [Problem(line) for line in gx_problems(path, key, uc.path)]
+            from pipeline.validation.gx_runner import import_gx
+
+            report.problems += [Problem(line) for line in gx_problems(import_gx(), path, key, uc.path)]
         report.facts["suites"] = report.facts.get("suites", 0) + 1
         count += len(_expectations(path))
     report.facts.update(expectations=count, gx=gx)
@@ -368,29 +370,3 @@ def _check_suites(uc: UseCase, report: DeclarationReport, features: set[str] | N
 
 def _expectations(path: Path) -> list[Any]:
     return list(read_suite_file(path)["expectations"])
-
-
-def gx_problems(path: Path, key: str, declared_in: Path) -> list[str]:
-    """Each expectation of a suite file GX does not take (an unknown type, which GX would drop with only a log
-    line, or kwargs its model refuses), one line each with a close known type when there is one."""
-    import difflib
-
-    from pipeline.validation.gx_runner import import_gx
-
-    gx = import_gx()
-    from great_expectations.expectations.registry import list_registered_expectation_implementations
-
-    known = sorted(list_registered_expectation_implementations())
-    problems = []
-    for i, item in enumerate(_expectations(path)):
-        kind = item["type"]
-        try:
-            loaded = len(gx.ExpectationSuite(name="batchscore_check", expectations=[dict(item)]).expectations)
-            reason = None if loaded else "is not an expectation type GX knows"
-        except Exception as exc:  # GX's own models refuse the kwargs (pydantic errors, value errors)
-            loaded, reason = 0, "is refused by GX: " + " ".join(str(exc).split())[:200]
-        if reason:
-            close = difflib.get_close_matches(kind, known, n=1) if "knows" in reason else []
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(f"{path}: expectation #{i + 1} ({kind}) {reason}{hint} ('{key}' of {declared_in})")
-    return problems

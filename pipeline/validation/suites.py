@@ -1,12 +1,15 @@
 """Suite files (``expectations/<dataset>.json``) and the definitions the gate runs: built-in checks + the file.
 
 Pure: reading a file and tagging its expectations. Building the GX suite (and refusing one GX silently
-shortened) is :func:`pipeline.validation.gx_runner.build_suite`.
+shortened) is :func:`pipeline.validation.gx_runner.build_suite`. ``batchscore check`` lists every problem of a file
+instead (:func:`suite_file_problems`, and :func:`gx_problems` with the GX module the caller imported).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +95,36 @@ def suite_file_problems(path: Path, key: str, declared_in: Path, columns: set[st
                     f"does not have {where}"
                 )
     return problems
+
+
+def gx_problems(gx: Any, path: Path, key: str, declared_in: Path) -> list[str]:
+    """Each expectation of a suite file GX (the module ``gx``, imported by the caller) does not take: an unknown
+    type, which GX would drop with only a log line, or kwargs its model refuses; one line each, with the closest
+    known type."""
+    from great_expectations.expectations.registry import list_registered_expectation_implementations
+
+    known = sorted(list_registered_expectation_implementations())
+    problems = []
+    quiet = logging.getLogger("great_expectations.core.expectation_suite")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # GX logs each type it drops with a traceback: the line below says it
+    try:
+        for i, item in enumerate(read_suite_file(path)["expectations"]):
+            problems += _gx_problem(gx, known, path, i, item, f"('{key}' of {declared_in})")
+    finally:
+        quiet.setLevel(level)
+    return problems
+
+
+def _gx_problem(gx: Any, known: list[str], path: Path, i: int, item: dict[str, Any], where: str) -> list[str]:
+    kind = item["type"]
+    try:
+        loaded = len(gx.ExpectationSuite(name="batchscore_check", expectations=[dict(item)]).expectations)
+        reason = None if loaded else "is not an expectation type GX knows"
+    except Exception as exc:  # GX's own models refuse the kwargs (pydantic errors, value errors)
+        reason = "is refused by GX: " + " ".join(str(exc).split())[:200]
+    if reason is None:
+        return []
+    close = difflib.get_close_matches(kind, known, n=1) if "knows" in reason else []
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return [f"{path}: expectation #{i + 1} ({kind}) {reason}{hint} {where}"]
