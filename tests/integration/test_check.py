@@ -250,3 +250,25 @@ def test_the_check_at_a_run_takes_a_fraction_of_a_second(source):
     started = time.perf_counter()
     result = tasks.check_usecase(BASE, at_run=True)
     assert result["problems"] == [] and time.perf_counter() - started < 2.0
+
+
+def test_train_and_a_retraining_check_the_declaration_before_any_work(source, tmp_path, capsys):
+    from pipeline.model.registry import list_versions
+
+    features = shipped_sql("features").replace("    plane_seats,\n", "")
+    path = declared(
+        tmp_path,
+        ('name = "flight_cancellation"', 'name = "check_untrained"'),
+        ('predictions_table = "predictions"', 'predictions_table = "check_untrained_predictions"'),
+        ('shadow_table = "shadow_predictions"', 'shadow_table = "check_untrained_shadow"'),
+        ('views_prefix = "v_"', 'views_prefix = "v_check_untrained_"'),
+        sql={"features": features},
+    )
+    assert main(["train", "--usecase", str(path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"batchscore train: {path}: 'features.numeric' names plane_seats, which the feature query " + (
+        f"({tmp_path / 'features.sql'}) does not return"
+    )
+    with pytest.raises(tasks.DeclarationError, match="'features.numeric' names plane_seats"):
+        tasks.build_training_set("2013-06-03", "check-retrain", str(path))
+    assert list_versions(source, "check_untrained") == []
