@@ -156,8 +156,8 @@ def _output_tables(path: Path, mtime_ns: int, size: int) -> tuple[str, dict[str,
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return path.stem, {}
-    output = raw.get("output") if isinstance(raw.get("output"), dict) else {}
-    name = raw.get("name") if isinstance(raw.get("name"), str) else path.stem
+    output: dict[str, Any] = raw["output"] if isinstance(raw.get("output"), dict) else {}
+    name: str = raw["name"] if isinstance(raw.get("name"), str) else path.stem
     tables = {}
     for key in OUTPUT_TABLE_KEYS:
         value = output.get(key, OutputSpec.model_fields[key].default)
