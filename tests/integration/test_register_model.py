@@ -200,3 +200,35 @@ def test_the_first_model_of_a_use_case_registered_from_a_file_becomes_its_champi
     champion = get_champion(source, uc.name)
     assert champion.version == done["version"] and champion.artifact_sha256 == sha256_of(path)
     assert _decisions(source, uc) == []  # like a first training: no rule to apply
+
+
+def test_a_file_pickled_with_another_scikit_learn_is_refused_unless_allowed_and_then_stored_re_pickled(
+    source, notebook, tmp_path, monkeypatch, capsys
+):
+    import sklearn
+    import sklearn.base
+
+    from pipeline.model.artifacts import load_artifact
+
+    uc = copy_usecase(tmp_path, "departure_disruption", "disruption_old_sklearn", replace=WINDOWS)
+    path = tmp_path / "old.joblib"
+    model = notebook_model(notebook, list(uc.features.categorical), list(uc.features.numeric), max_iter=10)
+    with monkeypatch.context() as m:
+        m.setattr(sklearn.base, "__version__", "1.0.2")  # as an older notebook environment writes it
+        joblib.dump(model, path)
+    assert main(["model", "register", "--usecase", uc.ref, "--artifact", str(path)]) == 1
+    assert f"{path}: pickled with scikit-learn 1.0.2, this environment has {sklearn.__version__}" in (
+        capsys.readouterr().err
+    )
+    assert _versions(source, uc) == 0
+    done = tasks.register_model(str(path), usecase=uc.ref, allow_version_mismatch=True, actor="tests")
+    assert done["pickled_with"] == "1.0.2" and done["promoted"]
+    mv = get_champion(source, uc.name)
+    assert mv.sklearn_version == sklearn.__version__ and mv.artifact_sha256 != sha256_of(path)  # re-pickled here
+    with source.connect() as conn:
+        source_record = conn.execute(
+            sa.text("select hyperparameters -> 'registered_from' from batchscore.model_versions where use_case = :u"),
+            {"u": uc.name},
+        ).scalar()
+    assert source_record["pickled_with_sklearn"] == "1.0.2" and source_record["sha256"] == sha256_of(path)
+    assert hasattr(load_artifact(mv), "predict_proba")  # nightly loading accepts the stored artifact

@@ -105,3 +105,11 @@ def test_a_model_must_take_exactly_the_declared_features_in_the_order_scoring_pa
     ):
         check_model(_fitted(uc, columns=reordered), uc, path)
     check_model(_fitted(uc), uc, path)
+
+
+def test_a_fitted_regressor_serves_a_regression_use_case(uc, tmp_path):
+    from sklearn.linear_model import Ridge
+
+    regression = with_overrides(uc, {"target.kind": "regression", "target.threshold": None})
+    _, label = _frame(uc)
+    check_model(_fitted(uc, estimator=Ridge(), y=label.astype(float) * 30.0), regression, tmp_path / "m.joblib")
