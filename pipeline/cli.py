@@ -12,8 +12,6 @@ import time
 import uuid
 from typing import Any
 
-from pipeline.errors import ConfigError
-
 log = logging.getLogger("batchscore")
 
 QUIET_LOGGERS = ("sqlalchemy", "pgserver", "great_expectations", "airflow", "alembic", "py.warnings")
@@ -124,22 +122,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline import tasks
-    from pipeline.config.loading import load_usecase
-    from pipeline.config.settings import load_settings
     from pipeline.orchestration import local as airflow_local
-    from pipeline.orchestration.naming import parse_dag_id, resolve_dag_id
 
-    try:
-        conf = json.loads(args.conf) if args.conf else {}
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--conf is not valid JSON: {exc}") from None
-    if not isinstance(conf, dict):
-        raise ConfigError("--conf must be a JSON object")
-    dag_id = resolve_dag_id(args.dag_id, args.usecase, load_settings().default_usecase)
-    parsed = parse_dag_id(dag_id)
-    assert parsed is not None
-    day = tasks.check_score_date(load_usecase(parsed[0]), args.date, "--date") if args.date else None
+    dag_id, day, conf = airflow_local.run_request(args.dag_id, args.usecase, args.date, args.conf)
     _engine()
     outcome = airflow_local.run_dag(dag_id, day, conf)
     print(outcome.summary())
@@ -329,11 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("run", help="one DAG run through Airflow (dag.test); exit 1 when it fails")
-    p.add_argument(
-        "dag_id",
-        help="a DAG id, <use case>__score|__retrain|__rollback (e.g. flight_cancellation__score), or the kind "
-        "alone (score, retrain, rollback) of --usecase",
-    )
+    p.add_argument("dag_id", help="<use case>__score|__retrain|__rollback, or the kind alone with --usecase")
     p.add_argument("--date", help="YYYY-MM-DD: a scoring DAG's score date, a retraining DAG's cut-off")
     p.add_argument("--conf", help="JSON object of DAG params (a key the DAG does not declare is refused)")
     p.add_argument("--usecase", help="use case name, when DAG_ID is a kind (default: BATCHSCORE_USECASE)")

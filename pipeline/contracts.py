@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
-# --- score_daily ---------------------------------------------------------------------------------------------------
+# --- <name>__score ------------------------------------------------------------------------------------------------
 
 
 class Batch(TypedDict):
@@ -137,7 +137,7 @@ class NightSummary(TypedDict):
     seconds: float
 
 
-# --- retrain_weekly and model_rollback -----------------------------------------------------------------------------
+# --- <name>__retrain and <name>__rollback --------------------------------------------------------------------------
 
 
 class TrainingSet(TypedDict):

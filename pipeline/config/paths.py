@@ -16,8 +16,11 @@ def sql_dir() -> Path:
 
 
 def usecases_dir() -> Path:
-    """``usecases/``: one TOML declaration per use case."""
-    return project_root() / "usecases"
+    """``usecases/``: one TOML declaration per use case (``BATCHSCORE_USECASES_DIR`` when set)."""
+    from pipeline.config.settings import load_settings  # (settings imports this module)
+
+    folder = load_settings(refuse_unknown=False).usecases_dir
+    return folder.resolve() if folder is not None else project_root() / "usecases"
 
 
 def expectations_dir() -> Path:

@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     usecase: Annotated[str | None, BeforeValidator(_blank_is_unset)] = Field(
         None, description=f"the use case (a name in `usecases/` or a TOML path; default `{DEFAULT_USECASE}`)"
     )
+    usecases_dir: Annotated[Path | None, BeforeValidator(_blank_is_unset)] = Field(
+        None,
+        description="the folder of the deployment's use-case files; the DAGs are generated from every `*.toml` "
+        "in it (default `usecases/` of the checkout; SQL paths stay relative to `sql/`)",
+    )
     model_store_dir: Annotated[Path | None, BeforeValidator(_blank_is_unset)] = Field(
         None,
         validation_alias=AliasChoices("BATCHSCORE_MODEL_STORE"),

@@ -110,7 +110,7 @@ def _challenger(value: str) -> str:
 
 
 class ShadowSpec(Table):
-    """``[shadow]``: which challenger score_daily also scores, into the shadow table only."""
+    """``[shadow]``: which challenger the scoring DAG also scores, into the shadow table only."""
 
     challenger: Annotated[Text, AfterValidator(_challenger)] = Field(
         "latest_rejected",
@@ -250,7 +250,7 @@ def _ordered_dates(value: tuple[dt.date, dt.date]) -> tuple[dt.date, dt.date]:
 
 
 class ScoringSpec(Table):
-    """``[scoring]``: how score_daily runs the use case."""
+    """``[scoring]``: how the scoring DAG (``<name>__score``) runs the use case."""
 
     shards: Annotated[Int, at_least(1), AfterValidator(lambda v: _at_most(v, MAX_SHARDS))] = Field(
         1,

@@ -109,15 +109,16 @@ def trailing_row_counts(engine: Engine, uc: UseCase, score_date: dt.date, window
     return tuple(int(n) for n in counts)
 
 
-def last_failure_reason(engine: Engine, run_id: str) -> str | None:
-    """Why a run id last stopped without publishing (None when it never did)."""
+def last_failure_reason(engine: Engine, run_id: str, use_case: str | None = None) -> str | None:
+    """Why a run id (of ``use_case``: the DAGs of two use cases give their runs of one date the same run id)
+    last stopped without publishing (None when it never did)."""
     with engine.connect() as conn:
         return conn.execute(
             sa.text(
                 "select reason from batchscore.scoring_runs where run_id = :r and status <> 'succeeded' "
-                "order by id desc limit 1"
+                "and (cast(:u as text) is null or use_case = :u) order by id desc limit 1"
             ),
-            {"r": run_id},
+            {"r": run_id, "u": use_case},
         ).scalar()
 
 
@@ -125,7 +126,7 @@ def night_summary(engine: Engine, uc: UseCase, run_id: str) -> dict[str, Any]:
     """What one run published, from the ledger and the predictions table (the demo's table row)."""
     query = load_sql("ledger/night_summary.sql", predictions=predictions_table(uc))
     with engine.connect() as conn:
-        row = conn.execute(sa.text(query), {"r": run_id}).one_or_none()
+        row = conn.execute(sa.text(query), {"r": run_id, "u": uc.name}).one_or_none()
         if row is None:
             return {}
         summary = {**row._mapping, "flagged_share": None}

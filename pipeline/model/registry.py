@@ -378,12 +378,14 @@ def training_record(engine: Engine, use_case: str, version: str) -> dict[str, An
     return dict(row._mapping)
 
 
-def last_decision(engine: Engine, run_id: str) -> dict[str, Any] | None:
-    """The newest promotion decision a run recorded (promoted, dry_run, champion_version), or None."""
+def last_decision(engine: Engine, run_id: str, use_case: str) -> dict[str, Any] | None:
+    """The newest promotion decision a run of ``use_case`` recorded (promoted, dry_run, champion_version), or
+    None. (Run ids repeat across use cases: each DAG's run of a date gets the same one.)"""
     row = _first(
         engine,
         "select promoted, dry_run, champion_version from batchscore.promotion_decisions "
-        "where run_id = :r order by id desc limit 1",
+        "where run_id = :r and use_case = :u order by id desc limit 1",
         r=run_id,
+        u=use_case,
     )
     return None if row is None else dict(row._mapping)

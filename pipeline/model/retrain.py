@@ -1,8 +1,8 @@
 """Weekly retraining: a challenger trained as of a cut-off, judged against the champion on the same
 out-of-time holdout, promoted only by the rule in :mod:`pipeline.model.promotion`.
 
-Each function is one step of ``retrain_weekly`` (and of ``batchscore retrain``): the engine and the use case
-in, a small typed dict out; the training data stays in the run's staging tables
+Each function is one step of a retraining DAG, ``<name>__retrain`` (and of ``batchscore retrain``): the engine
+and the use case in, a small typed dict out; the training data stays in the run's staging tables
 (:class:`~pipeline.model.training_sets.TrainingSets`) until a step needs it in memory.
 """
 
@@ -242,7 +242,7 @@ def report(engine: Engine, uc: UseCase, ts: TrainingSet, challenger: Challenger,
     """Step 7: a readable account of the decision and its evidence, from the promotion log (logged, and
     returned for XCom and the CLI); drops the run's staging tables."""
     TrainingSets(engine, uc, ts["run_id"]).drop()
-    logged = registry.last_decision(engine, ts["run_id"])
+    logged = registry.last_decision(engine, ts["run_id"], uc.name)
     w, new, old = ts["windows"], decision["challenger_metrics"], decision.get("champion_metrics") or {}
 
     def figure(m: dict[str, Any], key: str, spec: str) -> str:

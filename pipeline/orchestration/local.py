@@ -126,6 +126,30 @@ class RunOutcome:
         return line
 
 
+def run_request(
+    dag_or_kind: str, usecase: str | None, date: str | None, conf: str | None
+) -> tuple[str, dt.date | None, dict[str, Any]]:
+    """What ``batchscore run`` asks for, checked before any database or Airflow work: the DAG id (a DAG id, or a
+    kind of ``usecase``), the date (within the use case's ``[scoring] score_dates``) and the conf object."""
+    from pipeline.config.loading import load_usecase
+    from pipeline.orchestration.naming import resolve_dag_id
+    from pipeline.scoring.dates import check_in_window, parse_date
+
+    try:
+        params = json.loads(conf) if conf else {}
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--conf is not valid JSON: {exc}") from None
+    if not isinstance(params, dict):
+        raise ConfigError("--conf must be a JSON object")
+    dag_id = resolve_dag_id(dag_or_kind, usecase, load_settings().default_usecase)
+    parsed = parse_dag_id(dag_id)
+    assert parsed is not None
+    day = None
+    if date:
+        day = check_in_window(load_usecase(parsed[0]), parse_date(date, what="--date"), what="--date")
+    return dag_id, day, params
+
+
 def run_dag(dag_id: str, day: dt.date | None, conf: dict[str, Any] | None = None) -> RunOutcome:
     """One run of ``dag_id`` through Airflow's ``dag.test`` in this process.
 
@@ -175,7 +199,7 @@ def run_dag(dag_id: str, day: dt.date | None, conf: dict[str, Any] | None = None
         from pipeline.db.engine import get_engine
         from pipeline.db.ledger import last_failure_reason
 
-        reason = last_failure_reason(get_engine(), run.run_id)
+        reason = last_failure_reason(get_engine(), run.run_id, parsed[0] if parsed else None)
     return RunOutcome(dag_id, run.run_id, state, failed, reason, time.perf_counter() - started)
 
 

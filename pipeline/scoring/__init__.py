@@ -1,3 +1,4 @@
-"""Scoring: one module per task of ``score_daily`` (extract, validate, features, shards, score, publish), the
-Arrow stream between PostgreSQL and the model (:mod:`.stream`), and which date a run scores (:mod:`.dates`).
+"""Scoring: one module per task of a scoring DAG, ``<name>__score`` (extract, validate, features, shards, score,
+publish), the Arrow stream between PostgreSQL and the model (:mod:`.stream`), and which date a run scores
+(:mod:`.dates`).
 """

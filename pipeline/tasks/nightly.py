@@ -1,4 +1,5 @@
-"""The tasks of score_daily, and the same night without Airflow (:func:`run_night`, ``batchscore score``)."""
+"""The tasks of a scoring DAG (``<name>__score``), and the same night without Airflow (:func:`run_night`,
+``batchscore score``)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from pipeline.tasks.common import dated
 log = logging.getLogger(__name__)
 
 
-# --- score_daily ------------------------------------------------------------------------------------------------
+# --- <name>__score ---------------------------------------------------------------------------------------------
 
 
 def extract(score_date: str, run_id: str, usecase: str | None = None) -> Batch:
@@ -182,7 +183,7 @@ def drop_run_staging(score_date: str, run_id: str, usecase: str | None = None) -
 
 
 def run_night(score_date: str, run_id: str, usecase: str | None = None, *, shards: int | None = None) -> NightSummary:
-    """Every score_daily step in order, in this process (``batchscore score``; no report). With several shards
+    """Every step of a scoring DAG in order, in this process (``batchscore score``; no report). With several shards
     they are scored one after another here (the DAG runs them on parallel workers)."""
     from pipeline.validation.checks import ValidationFailed
 

@@ -1,5 +1,5 @@
-"""The tasks of retrain_weekly and model_rollback, and the same steps without Airflow (``batchscore retrain``,
-``batchscore model rollback``)."""
+"""The tasks of a use case's retraining and rollback DAGs (``<name>__retrain``, ``<name>__rollback``), and the
+same steps without Airflow (``batchscore retrain``, ``batchscore model rollback``)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # the model packages load pandas and scikit-learn: only insid
 log = logging.getLogger(__name__)
 
 
-# --- retrain_weekly ---------------------------------------------------------------------------------------------
+# --- <name>__retrain -------------------------------------------------------------------------------------------
 
 
 def build_training_set(cutoff: str, run_id: str, usecase: str | None = None) -> TrainingSet:
@@ -102,7 +102,7 @@ def run_retrain(
     actor: str = "cli",
     usecase: str | None = None,
 ) -> str:
-    """Every retrain_weekly step in this process (``batchscore retrain``)."""
+    """Every step of a retraining DAG in this process (``batchscore retrain``)."""
     from pipeline.model.training_sets import TrainingSets
 
     ts = build_training_set(cutoff, run_id, usecase)
@@ -150,7 +150,7 @@ def register_model(
     )
 
 
-# --- model_rollback ---------------------------------------------------------------------------------------------
+# --- <name>__rollback ------------------------------------------------------------------------------------------
 
 
 def rollback(

@@ -1,5 +1,7 @@
-"""flight_cancellation__retrain end to end through Airflow: a clearly better challenger replaces a deliberately
-weak champion (with an asset event), a deliberately worse one is rejected (without), and every decision is logged."""
+"""A use case's retraining DAG (<use case>__retrain) end to end through Airflow: a clearly better challenger
+replaces a deliberately weak champion (with an asset event), a deliberately worse one is rejected (without), and
+every decision is logged. The test use case lives in a folder of its own (``BATCHSCORE_USECASES_DIR``), in two
+variants (weak and strong hyper-parameters) that the DAGs of the same name read in turn."""
 
 from __future__ import annotations
 
@@ -46,7 +48,9 @@ def _write_usecase(tmp: Path, hyperparameters: dict) -> Path:
     body = body.replace(
         body[body.index("[model.hyperparameters]") : body.index("[training]")], f"[model.hyperparameters]\n{params}\n\n"
     )
-    path = tmp / f"{USE_CASE}_{abs(hash(params))}.toml"
+    folder = tmp / f"variant_{abs(hash(params))}"
+    folder.mkdir()
+    path = folder / f"{USE_CASE}.toml"  # a deployment's folder of use cases: the DAGs carry the file's name
     path.write_text(body)
     parse_usecase(tomllib.loads(body), path)  # fail here, not in the DAG, when the copy is wrong
     return path
@@ -76,7 +80,7 @@ def _champion_events() -> int:
             sa.select(sa.func.count())
             .select_from(AssetEvent)
             .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .where(AssetModel.uri.like("model://champion%"))
+            .where(AssetModel.uri == f"model://{USE_CASE}/champion")
         )
 
 
@@ -112,7 +116,7 @@ def test_labels_known_after_the_cutoff_never_enter_training(source, weak_champio
     # inject: a use case whose holdout window reaches the cut-off itself (no label delay); the labels of the
     # last two days are only known after the cut-off and must be dropped by the point-in-time filter
     text = weak_champion["strong"].read_text().replace("label_delay_days = 2", "label_delay_days = 0")
-    leaky = weak_champion["strong"].with_name("leaky.toml")
+    leaky = weak_champion["strong"].parent.parent / "leaky.toml"
     leaky.write_text(text)
     ts = tasks.build_training_set(CUTOFF.isoformat(), "pit-test", str(leaky))
     assert ts["windows"]["holdout_to"] == CUTOFF.isoformat()
@@ -131,8 +135,8 @@ def test_labels_known_after_the_cutoff_never_enter_training(source, weak_champio
 
 def test_retrain_promotes_a_better_challenger_then_rejects_a_worse_one(source, weak_champion, monkeypatch):
     events_before = _champion_events()
-    monkeypatch.setenv("BATCHSCORE_USECASE", str(weak_champion["strong"]))
-    better = airflow_local.run_dag("flight_cancellation__retrain", CUTOFF)
+    monkeypatch.setenv("BATCHSCORE_USECASES_DIR", str(weak_champion["strong"].parent))
+    better = airflow_local.run_dag(f"{USE_CASE}__retrain", CUTOFF)
     assert better.succeeded, better.summary()
     first = _decisions(source)[-1]
     assert first["promoted"] and first["champion_version"] == weak_champion["version"]
@@ -141,8 +145,8 @@ def test_retrain_promotes_a_better_challenger_then_rejects_a_worse_one(source, w
     assert promoted == first["challenger_version"] != weak_champion["version"]
     assert _champion_events() == events_before + 1
 
-    monkeypatch.setenv("BATCHSCORE_USECASE", str(weak_champion["weak"]))
-    worse = airflow_local.run_dag("flight_cancellation__retrain", CUTOFF)
+    monkeypatch.setenv("BATCHSCORE_USECASES_DIR", str(weak_champion["weak"].parent))
+    worse = airflow_local.run_dag(f"{USE_CASE}__retrain", CUTOFF)
     assert worse.succeeded, worse.summary()  # keeping the champion is a successful run
     second = _decisions(source)[-1]
     assert not second["promoted"] and second["improvement"] < 0
@@ -223,9 +227,8 @@ def test_rollback_restores_the_former_champion_and_rescores(source, weak_champio
     assert versions == [weak_champion["version"]]
 
     events_before = _champion_events()  # and back again, from the Airflow UI's DAG
-    back = airflow_local.run_dag(
-        "flight_cancellation__rollback", None, {"to_version": current, "reason": "tests: back again"}
-    )
+    monkeypatch.setenv("BATCHSCORE_USECASES_DIR", str(weak_champion["strong"].parent))
+    back = airflow_local.run_dag(f"{USE_CASE}__rollback", None, {"to_version": current, "reason": "tests: back again"})
     assert back.succeeded, back.summary()
     assert get_champion(source, USE_CASE).version == current
     assert _champion_events() == events_before + 1
