@@ -20,7 +20,7 @@ help:
 	@echo "make reference  regenerate docs/reference/ from the configuration models"
 	@echo "make airflow  the Airflow UI (standalone) on the same database, with our DAGs"
 	@echo "make bench    throughput: naive path vs raw limits vs ours on 1M rows (BENCH_ARGS='--rows 1000000 5000000')"
-	@echo "make bench-scaleout  score_daily on a real scheduler (LocalExecutor, 2 workers): 1 shard vs 2 shards"
+	@echo "make bench-scaleout  bench_w1__score on a real scheduler (LocalExecutor, 2 workers): 1 shard vs 2 shards"
 	@echo "make clean    remove .venv and .batchscore (embedded database, models, Airflow home)"
 
 $(TOOLS)/bin/uv:
