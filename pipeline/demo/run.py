@@ -53,17 +53,18 @@ def bi_query(uc: Any) -> str:
 
 
 def print_rows(rows: Sequence[Any]) -> None:
-    """The first rows of the BI query: date and entity, then each column (a true flag as its name)."""
+    """The first rows of the BI query: date and entity, then each value column (a true flag as its name; the run's
+    id and times left out, they are the same on every row)."""
     for row in rows[:5]:
         values = row._mapping
         parts = []
         for column, value in values.items():
-            if column in ("score_date", "entity_id", "model_version"):
+            if column in ("score_date", "entity_id", "model_version", "run_id") or isinstance(value, dt.datetime):
                 continue
             if isinstance(value, bool):
-                parts.append(column.upper() if value else "")
+                parts += [column.upper()] if value else []
             else:
-                parts.append(f"{column} {value}")
+                parts.append(f"{column} {round(value, 3) if isinstance(value, float) else value}")
         print(f"    {values.get('score_date')}  {values.get('entity_id')!s:<12} " + "  ".join(parts))
     if len(rows) > 5:
         print("    ...")
