@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.config.root import project_root
+from pipeline.config.settings import load_settings
 
-def project_root() -> Path:
-    """The checkout this package lives in (holds ``sql/``, ``usecases/``, ``expectations/``, ``dags/``)."""
-    return Path(__file__).resolve().parent.parent.parent
+__all__ = ["dags_dir", "expectations_dir", "project_root", "sql_dir", "usecases_dir"]
 
 
 def sql_dir() -> Path:
@@ -17,8 +17,6 @@ def sql_dir() -> Path:
 
 def usecases_dir() -> Path:
     """``usecases/``: one TOML declaration per use case (``BATCHSCORE_USECASES_DIR`` when set)."""
-    from pipeline.config.settings import load_settings  # (settings imports this module)
-
     folder = load_settings(refuse_unknown=False).usecases_dir
     return folder.resolve() if folder is not None else project_root() / "usecases"
 

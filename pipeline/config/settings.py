@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pipeline.config.paths import project_root
+from pipeline.config.root import project_root
 from pipeline.errors import ConfigError
 
 ENV_PREFIX = "BATCHSCORE_"
