@@ -12,7 +12,8 @@ from pipeline import tasks
 from pipeline.config.loading import load_usecase
 from pipeline.config.paths import project_root, sql_dir
 from pipeline.db.ownership import TableOwnershipError, owner_of
-from pipeline.db.predictions import ensure_predictions_table, ensure_shadow_table
+from pipeline.db.predictions import create_staged_predictions, ensure_predictions_table, ensure_shadow_table
+from pipeline.db.schema import staging
 from pipeline.model.train import train_and_register
 from tests.helpers import ledger, predictions_fingerprint
 
@@ -62,11 +63,11 @@ def test_the_first_use_case_to_create_a_predictions_table_is_recorded_as_its_own
     assert shadow is None  # no challenger in trial yet: the shadow table was neither made nor claimed
 
 
-def test_a_second_use_case_naming_the_table_is_refused_at_score_and_the_owners_rows_are_intact(owners, source):
+def test_a_second_use_case_naming_the_table_is_refused_before_its_run_and_the_owners_rows_are_intact(owners, source):
     _, second = owners
     before = predictions_fingerprint(source, DAY, f"batchscore.{SHARED}")
     assert before[0] > 500 and before[2] == "ownership-first"
-    with pytest.raises(TableOwnershipError) as refused:
+    with pytest.raises(tasks.DeclarationError) as refused:  # the run's first task checks the declaration
         tasks.run_night(DAY.isoformat(), "ownership-second", str(second))
     line = str(refused.value)
     assert "\n" not in line
@@ -78,6 +79,23 @@ def test_a_second_use_case_naming_the_table_is_refused_at_score_and_the_owners_r
     assert predictions_fingerprint(source, DAY, f"batchscore.{SHARED}") == before
     assert [r["status"] for r in ledger(source, "ownership-second")] == ["failed"]
     assert not refused.value.retryable  # a name stays taken however often the task is retried
+
+
+def test_a_second_use_case_is_refused_at_score_even_past_the_check(owners, source):
+    _, second = owners
+    refused = pytest.raises(TableOwnershipError, match=f"change 'output.predictions_table' in {second}")
+    with refused, source.begin() as conn:  # what each score task does first
+        create_staged_predictions(
+            conn,
+            load_usecase(str(second)),
+            staging("ownership_second_scores"),
+            DAY,
+            run_id="ownership-second-score",
+            model_version="v1",
+            threshold=0.1,
+        )
+    assert predictions_fingerprint(source, DAY, f"batchscore.{SHARED}")[2] == "ownership-first"
+    assert not refused.excinfo.value.retryable
 
 
 def test_a_second_use_case_is_refused_at_publish_and_nothing_it_did_there_is_kept(owners, source):
