@@ -226,13 +226,32 @@ class MonitoringSpec(Table):
     performance_lookback_days: Annotated[Int, at_least(1)] = Field(
         28, description="score dates whose labels are re-joined every night (late labels)"
     )
-    min_labels: Annotated[Int, at_least(1)] = Field(200, description="a date is judged from this many labels...")
-    min_positives: Annotated[Int, at_least(1)] = Field(5, description="...of which at least this many positive")
+    min_labels: Annotated[Int, at_least(1)] = Field(
+        200, description="a date is judged from this many labels (every kind)..."
+    )
+    min_positives: Annotated[Int, at_least(1)] = Field(5, description="...binary: of which at least this many positive")
+    min_class_labels: Annotated[Int, at_least(1)] = Field(
+        10, description="...multiclass: and at least this many labels of every class the model version predicts"
+    )
     min_average_precision_ratio: Annotated[Number, within(0.0, 1.0, low_open=True)] = Field(
-        0.6, description="degraded below this share of the version's holdout average precision"
+        0.6, description="binary: degraded below this share of the version's holdout average precision"
     )
     min_roc_auc: Annotated[Number, within(0.0, 1.0, low_open=True)] = Field(
-        0.7, description="degraded below this ROC AUC"
+        0.7, description="binary: degraded below this ROC AUC"
+    )
+    min_macro_f1_ratio: Annotated[Number, within(0.0, 1.0, low_open=True)] = Field(
+        0.75, description="multiclass: degraded below this share of the version's holdout macro F1"
+    )
+    max_log_loss_ratio: Annotated[Number, within(1.0, 10.0)] = Field(
+        1.5, description="multiclass: degraded above this many times the version's holdout log loss"
+    )
+    max_mae_ratio: Annotated[Number, within(1.0, 10.0)] = Field(
+        1.5, description="regression: degraded above this many times the version's holdout MAE"
+    )
+    max_coverage_shortfall: Annotated[Number, within(0.0, 1.0, low_open=True)] = Field(
+        0.15,
+        description="regression with an interval: degraded when the share of labels inside the interval falls "
+        "more than this below the declared coverage ([target] interval)",
     )
     ignore_features: tuple[Name, ...] = Field((), description="features not compared (constant within a batch)")
 

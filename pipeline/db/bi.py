@@ -46,13 +46,20 @@ def global_views() -> list[tuple[str, str]]:
     return [(table(view), load_sql(f"bi/views/{view}.sql")) for view in GLOBAL_VIEWS]
 
 
+def usecase_view_file(view: str, kind: str) -> str:
+    """The file of a use case's view for its task kind: ``bi/views/v_<view>_<kind>.sql`` (the kinds' tables
+    have different columns, so each kind has its own file; the columns they share come first, in one order)."""
+    return f"bi/views/v_{view}_{kind}.sql"
+
+
 def usecase_views(uc: UseCase) -> list[tuple[str, str]]:
-    """(quoted name, CREATE OR REPLACE statement) of the use case's views over its predictions table."""
+    """(quoted name, CREATE OR REPLACE statement) of the use case's views over its predictions table, for its
+    task kind."""
     return [
         (
             table(name),
             load_sql(
-                f"bi/views/v_{view}.sql",
+                usecase_view_file(view, uc.target.kind),
                 view=table(name),
                 predictions=table(uc.output.predictions_table),
                 use_case=quote_name_literal(uc.name),
@@ -77,11 +84,28 @@ def stale_views(conn: Connection, views: list[tuple[str, str]]) -> list[tuple[st
     return stale
 
 
+#: ``create or replace view`` refuses a view whose columns are renamed, reordered or dropped (invalid_table_definition)
+CHANGED_COLUMNS_SQLSTATE = "42P16"
+
+
 def apply_views(conn: Connection, views: list[tuple[str, str]]) -> None:
     """``create or replace`` the views and record their fingerprint (the caller holds the BI-views lock and a short
-    lock timeout: replacing a view waits for its readers)."""
+    lock timeout: replacing a view waits for its readers). A view whose columns changed (a new version of its
+    file, or a use case whose task kind changed) is dropped and created in the same transaction: readers see
+    the old view or the new one. A view of someone else's that depends on it makes the drop fail, naming it."""
     for name, statement in views:
-        run_script(conn, statement)
+        savepoint = conn.begin_nested()
+        try:
+            run_script(conn, statement)
+        except sa.exc.DBAPIError as exc:
+            savepoint.rollback()
+            if getattr(exc.orig, "pgcode", None) != CHANGED_COLUMNS_SQLSTATE:
+                raise
+            log.info("the columns of %s changed: dropping and re-creating it", name)
+            conn.execute(sa.text(f"drop view if exists {name}"))
+            run_script(conn, statement)
+        else:
+            savepoint.commit()
         conn.execute(sa.text(f"comment on view {name} is :c"), {"c": _fingerprint(statement)})
 
 

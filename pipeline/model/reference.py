@@ -75,10 +75,31 @@ def categorical_reference(values: pd.Series) -> dict[str, Any]:
     }
 
 
-def build_reference(features: pd.DataFrame, holdout_scores: np.ndarray, uc: UseCase) -> dict[str, Any]:
-    """The drift reference of a model version: its training features and its holdout scores, summarised."""
-    bins = uc.monitoring.bins
+def predicted_class_reference(predicted: Any) -> dict[str, Any]:
+    """Multiclass: the share of each class among the holdout's predicted classes (every class that was predicted,
+    none pooled: a model predicts few classes, and a class it starts or stops predicting is the news)."""
+    values = pd.Series(np.asarray(predicted, dtype=object)).astype(str)
+    shares = values.value_counts(normalize=True)
+    categories = sorted(shares.index)
     return {
+        "categories": categories,
+        "shares": [*(float(shares[c]) for c in categories), 0.0],  # the last bin: classes never predicted
+        "null_rate": 0.0,
+        "rows": int(len(values)),
+    }
+
+
+def build_reference(
+    features: pd.DataFrame, holdout_scores: np.ndarray, uc: UseCase, predicted_classes: Any = None
+) -> dict[str, Any]:
+    """The drift reference of a model version: its training features and its holdout scores, summarised.
+
+    The score is whatever the kind publishes as ``score`` (binary P(positive), multiclass P(predicted class),
+    regression the predicted value): quantile bins of the holdout's, open at both ends, so a regression's values
+    in any range bin the same way. A multiclass version also records the shares of its predicted classes
+    (``predicted_classes``: the holdout's), compared nightly with the published ones."""
+    bins = uc.monitoring.bins
+    reference = {
         "format": REFERENCE_FORMAT,
         "rows": int(len(features)),
         "bins": bins,
@@ -86,6 +107,9 @@ def build_reference(features: pd.DataFrame, holdout_scores: np.ndarray, uc: UseC
         "categorical": {c: categorical_reference(features[c]) for c in uc.features.categorical},
         "score": numeric_reference(pd.Series(holdout_scores, dtype="float64"), bins),
     }
+    if predicted_classes is not None and len(predicted_classes):
+        reference["predicted_class"] = predicted_class_reference(predicted_classes)
+    return reference
 
 
 def check_reference(reference: Any, uc: UseCase, version: str) -> dict[str, Any]:
@@ -130,7 +154,7 @@ def rebuild_reference(engine: Engine, uc: UseCase, version: str) -> dict[str, An
     """Build and store the drift reference of a version registered without one, from its own recorded
     training and holdout windows and label cut-off (the same point-in-time sets it was trained on)."""
     from pipeline.model.artifacts import load_artifact
-    from pipeline.model.predict import model_frame, probabilities
+    from pipeline.model.predict import model_frame, predict_output
     from pipeline.model.training_sets import label_cutoff, staged_training_sets
 
     mv = registry.get_version(engine, uc.name, version)
@@ -144,8 +168,8 @@ def rebuild_reference(engine: Engine, uc: UseCase, version: str) -> dict[str, An
         }.items():
             sets.materialise(kind, date_from, date_to, known_at)
             frames[kind] = sets.load(kind)
-    scores = probabilities(load_artifact(mv), frames["holdout"], uc)
-    reference = build_reference(model_frame(frames["training"], uc), scores, uc)
+    output = predict_output(load_artifact(mv), frames["holdout"], uc, threshold=mv.threshold)
+    reference = build_reference(model_frame(frames["training"], uc), output.score, uc, output.predicted_class)
     registry.store_drift_reference(engine, uc.name, version, reference_json(reference))
     log.info(
         "built the drift reference of %s %s from %d training and %d holdout rows",

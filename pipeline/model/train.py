@@ -96,7 +96,7 @@ def train_model(train: pd.DataFrame, holdout: pd.DataFrame, uc: UseCase) -> Trai
         len(holdout),
         metrics,
         seconds,
-        build_reference(features, output.score, uc),
+        build_reference(features, output.score, uc, output.predicted_class),
         describe_features(features, uc),
     )
 

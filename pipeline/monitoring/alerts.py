@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from pipeline.config.usecase import UseCase
 from pipeline.db.sql import load_sql
+from pipeline.monitoring.formatting import figure
 
 MAX_ALERTS_IN_XCOM = 50
 
@@ -76,25 +77,70 @@ def drift_alerts(uc: UseCase, score_date: dt.date, rows: list[dict[str, Any]]) -
     ]
 
 
+#: the figures a performance alert quotes, per kind: (metric, label, format)
+ALERT_FIGURES = {
+    "multiclass": (("macro_f1", "macro F1", ".3f"), ("log_loss", "log loss", ".4f"), ("accuracy", "accuracy", ".3f")),
+    "regression": (
+        ("mae", "MAE", ".3f"),
+        ("rmse", "RMSE", ".3f"),
+        ("bias", "bias", "+.3f"),
+        ("interval_coverage", "interval coverage", ".2f"),
+    ),
+}
+
+
+def performance_message(uc: UseCase, r: dict[str, Any]) -> str:
+    """The wording of a degraded (date, version), per task kind: binary its average precision and ROC AUC
+    against the floors; multiclass and regression the kind's figures next to the version's holdout ones, then
+    the floors that were breached (``r["reasons"]``, from :func:`pipeline.monitoring.performance.assess`)."""
+    head = f"{uc.name} {r['score_date']}: model {r['model_version']} degraded on {r['label_count']:,} labels"
+    kind = r.get("kind", "binary")
+    if kind == "binary":
+        cfg = uc.monitoring
+        return (
+            f"{head} (average precision {figure(r['average_precision'])}, ROC AUC {figure(r['roc_auc'])}, "
+            f"floors: {cfg.min_average_precision_ratio:g} x holdout AP, AUC {cfg.min_roc_auc:g})"
+        )
+    metrics, holdout = r.get("metrics") or {}, r.get("holdout") or {}
+    figures = ", ".join(
+        f"{label} {figure(metrics.get(key), spec)} (holdout {figure(holdout.get(key), spec)})"
+        for key, label, spec in ALERT_FIGURES[kind]
+        if key in metrics
+    )
+    breached = "; ".join(r.get("reasons") or [])
+    return f"{head}: {figures}" + (f"; breached: {breached}" if breached else "")
+
+
 def performance_alerts(uc: UseCase, records: list[dict[str, Any]]) -> list[Alert]:
     """One alert per degraded (date, version) of the champion; shadow scores are evidence, not alarms."""
     alerts = []
     for r in records:
         if r["status"] != "degraded" or r["role"] != "champion":
             continue
-        ap = "n/a" if r["average_precision"] is None else f"{r['average_precision']:.3f}"
-        auc = "n/a" if r["roc_auc"] is None else f"{r['roc_auc']:.3f}"
+        kind = r.get("kind", "binary")
+        if kind == "binary":
+            details = {
+                "average_precision": r["average_precision"],
+                "roc_auc": r["roc_auc"],
+                "label_count": r["label_count"],
+            }
+        else:
+            metrics = r.get("metrics") or {}
+            details = {
+                "kind": kind,
+                "label_count": r["label_count"],
+                **{key: metrics.get(key) for key, _, _ in ALERT_FIGURES[kind] if key in metrics},
+                "reasons": list(r.get("reasons") or []),
+            }
         alerts.append(
             Alert(
                 uc.name,
                 "performance",
                 f"{r['score_date']}/{r['model_version']}",
-                f"{uc.name} {r['score_date']}: model {r['model_version']} degraded on {r['label_count']:,} labels "
-                f"(average precision {ap}, ROC AUC {auc}, floors: {uc.monitoring.min_average_precision_ratio:g} x "
-                f"holdout AP, AUC {uc.monitoring.min_roc_auc:g})",
+                performance_message(uc, r),
                 str(r["score_date"]),
                 r["model_version"],
-                {"average_precision": r["average_precision"], "roc_auc": r["roc_auc"], "label_count": r["label_count"]},
+                details,
             )
         )
     return alerts

@@ -3,7 +3,8 @@
 Every night the batch is binned with the edges of the version's reference (:mod:`pipeline.model.reference`) and
 compared:
 
-- ``psi``: population stability index over the non-null values (numeric bins or categories; the score);
+- ``psi``: population stability index over the non-null values (numeric bins or categories; the score, and a
+  multiclass model's predicted-class shares);
 - ``null_rate_delta``: absolute change of the null share;
 - ``unseen_share``: share of the batch's categories the model never saw.
 
@@ -25,6 +26,7 @@ from pipeline.contracts import Drift
 from pipeline.errors import BatchscoreError
 
 SCORE_FEATURE = "score"
+PREDICTED_CLASS_FEATURE = "predicted_class"  # multiclass: the shares of the published predicted classes
 
 
 class DriftError(BatchscoreError, ValueError):
@@ -121,6 +123,15 @@ def compare_categorical(
             _judged(feature, "null_rate_delta", delta, cfg.null_rate_delta_threshold, total, ref["rows"], cfg.min_rows)
         )
     return metrics
+
+
+def compare_shares(
+    feature: str, ref: dict[str, Any], value_counts: dict[str, int], cfg: MonitoringSpec
+) -> list[DriftMetric]:
+    """PSI of the shares of a model output's values (a multiclass model's predicted classes) against the holdout's:
+    the reference's classes plus a last bin for classes the holdout never saw predicted (pure)."""
+    counts: dict[str | None, int] = {value: n for value, n in value_counts.items()}
+    return [m for m in compare_categorical(feature, ref, counts, None, cfg) if m.metric == "psi"]
 
 
 def compare_batch(

@@ -22,10 +22,12 @@ from pipeline.db.locks import Lock, advisory_lock
 from pipeline.db.sql import load_sql, quote_ident
 from pipeline.model.reference import load_reference
 from pipeline.monitoring.drift import (
+    PREDICTED_CLASS_FEATURE,
     SCORE_FEATURE,
     DriftMetric,
     compare_batch,
     compare_numeric,
+    compare_shares,
     count_batch,
     numeric_counts,
     sample_percent,
@@ -114,8 +116,11 @@ def measure_score_drift(
     engine: Engine, uc: UseCase, score_date: dt.date, run_id: str, predictions: str, version: str
 ) -> Drift:
     """Compare the published scores of the date (a sample above ``sample_rows``) with the version's holdout
-    scores and store the metric."""
+    scores and store the metric. ``score`` is the kind's (P(positive), P(predicted class) or the predicted value),
+    binned with the reference's quantile edges; a multiclass date also compares its predicted-class shares with
+    the holdout's (feature ``predicted_class``), when the version's reference has them."""
     reference, _ = load_reference(engine, uc, version)
+    classes_ref = reference.get("predicted_class") if uc.target.kind == "multiclass" else None
     where = {"d": score_date, "r": run_id}
     with engine.connect() as conn:
         rows = conn.execute(
@@ -127,14 +132,15 @@ def measure_score_drift(
         ).scalar_one()
         percent = sample_percent(rows, uc.monitoring.sample_rows)
         sampling = "" if percent is None else " tablesample bernoulli (:pct) repeatable (0)"
-        scores = conn.execute(
+        columns = "score, predicted_class" if classes_ref is not None else "score, null as predicted_class"
+        sampled = conn.execute(
             sa.text(
-                f"select score from {predictions} as t{sampling} "  # noqa: S608
+                f"select {columns} from {predictions} as t{sampling} "  # noqa: S608
                 "where score_date = :d and run_id = :r"
             ),
             {**where, "pct": percent},
-        ).scalars()
-        values = pd.Series(list(scores), dtype="float64")
+        ).all()
+    values = pd.Series([r.score for r in sampled], dtype="float64")
     metrics = compare_numeric(
         SCORE_FEATURE,
         reference["score"],
@@ -142,7 +148,12 @@ def measure_score_drift(
         uc.monitoring,
         with_nulls=False,
     )
-    store_metrics(engine, uc, score_date, run_id, version, metrics, features=[SCORE_FEATURE])
+    if classes_ref is not None:
+        counts = pd.Series([r.predicted_class for r in sampled], dtype=object).value_counts()
+        metrics += compare_shares(
+            PREDICTED_CLASS_FEATURE, classes_ref, {str(k): int(v) for k, v in counts.items()}, uc.monitoring
+        )
+    store_metrics(engine, uc, score_date, run_id, version, metrics, features=[SCORE_FEATURE, PREDICTED_CLASS_FEATURE])
     return summarise(metrics)
 
 

@@ -112,3 +112,57 @@ def test_a_version_without_reference_gets_an_error_that_says_how_to_build_it():
     uc = load_usecase("flight_cancellation")
     with pytest.raises(MissingReferenceError, match="batchscore monitor --reference v3"):
         check_reference(None, uc, "v3")
+
+
+# --- the drift of a model's output, per task kind -------------------------------------------------------------
+
+
+def _frame(uc, rows, seed=3):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {c: rng.normal(0, 1, rows) for c in uc.features.numeric}
+        | {c: rng.choice(["x", "y"], rows) for c in uc.features.categorical}
+    )
+
+
+def test_regression_scores_far_outside_zero_to_one_are_binned_by_their_own_quantiles():
+    from pipeline.monitoring.drift import numeric_counts
+
+    uc = load_usecase("departure_disruption")
+    rng = np.random.default_rng(5)
+    minutes = rng.normal(12.0, 40.0, 5000)  # predicted delay in minutes: negative to hundreds
+    score = build_reference(_frame(uc, 5000), minutes, uc)["score"]
+    assert len(score["edges"]) == uc.monitoring.bins - 1 and score["edges"][0] < -20 and score["edges"][-1] > 50
+    assert score["shares"] == pytest.approx([0.1] * uc.monitoring.bins, abs=0.002)
+    same = compare_numeric("score", score, numeric_counts(pd.Series(rng.normal(12, 40, 3000)), score["edges"]), CFG)
+    later = numeric_counts(pd.Series(rng.normal(45, 40, 3000)), score["edges"])  # half an hour later on average
+    moved = compare_numeric("score", score, later, CFG)
+    assert same[0].status == "ok" and same[0].value < 0.05
+    assert moved[0].status == "drift" and moved[0].value > 0.5
+    beyond = numeric_counts(pd.Series([-500.0, 900.0]), score["edges"])  # outside every edge: the end bins
+    assert beyond == {0: 1, uc.monitoring.bins - 1: 1}
+
+
+def test_a_multiclass_reference_records_the_holdouts_predicted_class_shares():
+    uc = load_usecase("departure_disruption")
+    predicted = np.array(["on_time"] * 70 + ["late"] * 25 + ["cancelled"] * 5, dtype=object)
+    reference = build_reference(_frame(uc, 100), np.full(100, 0.6), uc, predicted)
+    assert reference["predicted_class"]["categories"] == ["cancelled", "late", "on_time"]
+    assert reference["predicted_class"]["shares"] == pytest.approx([0.05, 0.25, 0.70, 0.0])
+    assert "predicted_class" not in build_reference(_frame(uc, 100), np.full(100, 0.6), uc)  # binary, regression
+
+
+def test_predicted_class_shares_drift_when_the_model_starts_predicting_another_mix():
+    from pipeline.monitoring.drift import compare_shares
+
+    uc = load_usecase("departure_disruption")
+    predicted = np.array(["on_time"] * 700 + ["late"] * 250 + ["cancelled"] * 50, dtype=object)
+    ref = build_reference(_frame(uc, 1000), np.full(1000, 0.6), uc, predicted)["predicted_class"]
+    same = compare_shares("predicted_class", ref, {"on_time": 690, "late": 260, "cancelled": 50}, CFG)
+    shifted = compare_shares("predicted_class", ref, {"on_time": 350, "late": 550, "cancelled": 100}, CFG)
+    assert [(m.metric, m.status) for m in same] == [("psi", "ok")] and same[0].value < 0.01
+    assert shifted[0].status == "drift" and shifted[0].value > 0.25
+    new_class = compare_shares("predicted_class", ref, {"on_time": 500, "diverted": 500}, CFG)
+    assert new_class[0].status == "drift"  # a class the holdout never saw predicted lands in the last bin
+    tiny = compare_shares("predicted_class", ref, {"on_time": 10, "late": 90}, CFG)
+    assert tiny[0].status == "insufficient"  # fewer than min_rows

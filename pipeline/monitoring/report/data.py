@@ -17,7 +17,8 @@ from pipeline.db.schema import table
 from pipeline.errors import PipelineStateError
 
 DEFAULT_DAYS = 30
-SCORE_BANDS = (0.05, 0.10, 0.20, 0.40, 0.60)  # edges of the score bands in the distribution plot
+SCORE_BANDS = (0.05, 0.10, 0.20, 0.40, 0.60)  # binary: edges of the score bands in the distribution plot
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)  # regression: the quantiles of the predictions per date
 
 
 class ReportError(PipelineStateError, ValueError):
@@ -33,13 +34,22 @@ class ReportData:
     date_from: dt.date
     date_to: dt.date
     daily: pd.DataFrame
-    bands: pd.DataFrame  # score_date x band -> rows
+    #: the predictions' distribution per date, by kind: binary score_date x band -> rows; multiclass
+    #: score_date x predicted class -> rows; regression score_date x quantile (p05 ... p95) -> predicted value
+    distribution: pd.DataFrame
     drift: pd.DataFrame
     performance: pd.DataFrame
     promotions: pd.DataFrame
     alerts: pd.DataFrame  # the latest 25
     alerts_total: int = 0
     champion: dict[str, Any] = field(default_factory=dict)
+    kind: str = "binary"
+    interval: float | None = None  # regression: the declared coverage of the published interval
+
+    @property
+    def bands(self) -> pd.DataFrame:
+        """Binary: rows per score date and score band (the distribution plot's)."""
+        return self.distribution
 
 
 # --- reading ---------------------------------------------------------------------------------------------------
@@ -75,7 +85,6 @@ def load_report_data(
     views = usecase_view_names(uc)
     window = {"u": uc.name, "f": date_from, "t": date_to}
     summary = table(views["daily_summary"])
-    edges = ", ".join(str(e) for e in SCORE_BANDS)
     with engine.connect() as conn:
         daily = _frame(
             conn,
@@ -83,13 +92,7 @@ def load_report_data(
             "order by score_date",
             window,
         )
-        bands = _frame(
-            conn,
-            f"select score_date, width_bucket(score, array[{edges}]::float8[]) as band, "  # noqa: S608
-            f"count(*) as n from {predictions_table(uc)} where score_date between :f and :t "
-            "group by 1, 2 order by 1, 2",
-            window,
-        )
+        distribution = _distribution(conn, uc, window)
         drift = _frame(
             conn,
             "select * from batchscore.v_drift where use_case = :u and score_date between :f and :t "
@@ -124,7 +127,7 @@ def load_report_data(
         champion = (
             conn.execute(
                 sa.text(
-                    "select version, created_at, holdout_metrics from batchscore.model_versions "
+                    "select version, created_at, holdout_metrics, kind, classes from batchscore.model_versions "
                     "where use_case = :u and status = 'champion'"
                 ),
                 window,
@@ -140,11 +143,51 @@ def load_report_data(
         date_from,
         date_to,
         daily,
-        bands.pivot_table(index="score_date", columns="band", values="n", fill_value=0),
+        distribution,
         drift,
         performance,
         promotions,
         alerts,
         int(alerts_total),
         dict(champion or {}),
+        uc.target.kind,
+        uc.target.interval,
     )
+
+
+def _distribution(conn: Any, uc: UseCase, window: dict[str, Any]) -> pd.DataFrame:
+    """The predictions' distribution per date for the kind (see :attr:`ReportData.distribution`)."""
+    predictions = predictions_table(uc)
+    if uc.target.kind == "regression":
+        quantiles = ", ".join(str(q) for q in QUANTILES)
+        frame = _frame(
+            conn,
+            f"select score_date, percentile_cont(array[{quantiles}]::float8[]) within group (order by score) "  # noqa: S608
+            f"as q from {predictions} where score_date between :f and :t group by 1 order by 1",
+            window,
+        )
+        columns = [quantile_name(q) for q in QUANTILES]
+        values = [list(q) for q in frame["q"]] if not frame.empty else []
+        return pd.DataFrame(values, index=pd.Index(frame["score_date"], name="score_date"), columns=columns)
+    if uc.target.kind == "multiclass":
+        frame = _frame(
+            conn,
+            f"select score_date, predicted_class, count(*) as n from {predictions} "  # noqa: S608
+            "where score_date between :f and :t group by 1, 2 order by 1, 2",
+            window,
+        )
+        return frame.pivot_table(index="score_date", columns="predicted_class", values="n", fill_value=0)
+    edges = ", ".join(str(e) for e in SCORE_BANDS)
+    bands = _frame(
+        conn,
+        f"select score_date, width_bucket(score, array[{edges}]::float8[]) as band, "  # noqa: S608
+        f"count(*) as n from {predictions} where score_date between :f and :t "
+        "group by 1, 2 order by 1, 2",
+        window,
+    )
+    return bands.pivot_table(index="score_date", columns="band", values="n", fill_value=0)
+
+
+def quantile_name(q: float) -> str:
+    """``p05`` for 0.05, ``p50`` for 0.5: the column of a quantile of the predictions."""
+    return f"p{round(q * 100):02d}"

@@ -1,9 +1,10 @@
 """The HTML report: one self-contained file (plots embedded as PNG) that an operations manager can open.
 
-It shows daily volume and flagged share, the score distribution per date, a drift heatmap (features x dates),
-model performance over time per version (champion vs shadow), the promotion timeline, the nightly runs and the
-latest alerts. The page is ``templates/report.html.j2`` (jinja2, autoescaped); ``batchscore report`` writes it and
-the nightly DAG refreshes it after every run.
+It shows daily volume and the kind's daily figure (binary: the flagged share), the predictions' distribution per
+date, a drift heatmap (features x dates), model performance over time per version (champion vs shadow), the
+promotion timeline, the nightly runs and the latest alerts (what each task kind shows: :mod:`.kinds`). The page
+is ``templates/report.html.j2`` (jinja2, autoescaped); ``batchscore report`` writes it and the nightly DAG
+refreshes it after every run.
 """
 
 from __future__ import annotations
@@ -19,25 +20,20 @@ from sqlalchemy.engine import Engine
 from pipeline.config.settings import load_settings
 from pipeline.config.usecase import UseCase
 from pipeline.monitoring.report.data import ReportData, load_report_data
-from pipeline.monitoring.report.plots import (
-    plot_drift_heatmap,
-    plot_performance,
-    plot_promotions,
-    plot_score_bands,
-    plot_volume,
+from pipeline.monitoring.report.kinds import (
+    HEADLINE,
+    distribution_section,
+    kind_kpi,
+    latest_labelled,
+    performance_section,
+    run_columns,
+    run_formats,
+    volume_section,
 )
+from pipeline.monitoring.report.plots import plot_drift_heatmap, plot_promotions
 
-RUN_COLUMNS = (
-    "score_date",
-    "rows_scored",
-    "flagged_share",
-    "mean_score",
-    "model_version",
-    "validation_status",
-    "validation_warnings",
-    "drifted_metrics",
-    "run_seconds",
-)
+#: the nightly-runs table of a binary use case (other kinds: :func:`~pipeline.monitoring.report.kinds.run_columns`)
+RUN_COLUMNS = run_columns("binary")
 
 
 def _template() -> Any:
@@ -68,44 +64,28 @@ def _cells(frame: pd.DataFrame, formats: dict[str, Any]) -> list[list[str]]:
 
 
 def render_html(data: ReportData, threshold: float | None, psi_threshold: float) -> str:
-    """The whole report as one HTML document with every plot embedded (pure)."""
+    """The whole report as one HTML document with every plot embedded, for the use case's task kind (pure)."""
     daily = data.daily
     drifted_dates = int((daily["drifted_metrics"] > 0).sum()) if "drifted_metrics" in daily else 0
-    labelled = data.performance[data.performance["role"] == "champion"].dropna(subset=["average_precision"])
-    latest_ap = f"{labelled['average_precision'].iloc[-1]:.2f}" if not labelled.empty else "n/a"
     kpis = [
         {"label": "score dates", "value": f"{len(daily)}", "warn": False},
         {"label": "rows scored", "value": f"{int(daily['rows_scored'].sum()):,}", "warn": False},
-        {"label": "flagged share (mean)", "value": f"{daily['flagged_share'].mean():.1%}", "warn": False},
+        kind_kpi(data),
         {"label": "champion", "value": str(data.champion.get("version", "none")), "warn": False},
         {"label": "dates with drift", "value": f"{drifted_dates} of {len(daily)}", "warn": drifted_dates > 0},
-        {"label": "latest labelled AP", "value": latest_ap, "warn": False},
+        {"label": HEADLINE[data.kind][1], "value": latest_labelled(data), "warn": False},
         {"label": "alerts in period", "value": f"{data.alerts_total}", "warn": data.alerts_total > 0},
     ]
     sections = [
-        (
-            "Daily volume and flagged share",
-            plot_volume(daily),
-            "How many records were scored each night, and which share crossed the action threshold.",
-        ),
-        (
-            "Score distribution per date",
-            plot_score_bands(data.bands, threshold),
-            "The share of each night's records in each risk band; a sudden shift means the inputs or the model "
-            "changed, not necessarily the world.",
-        ),
+        volume_section(data),
+        distribution_section(data, threshold),
         (
             "Drift heatmap",
             plot_drift_heatmap(data.drift, psi_threshold),
             "Population stability index of every model input and of the score against what the model was "
             f"trained on. Below 0.1: stable; above {psi_threshold:g}: the model sees data unlike its training data.",
         ),
-        (
-            "Model performance over time",
-            plot_performance(data.performance),
-            "Computed once the outcomes are known (late outcomes update a date). Champion: the published "
-            "predictions; shadow: a challenger scored alongside, never published.",
-        ),
+        performance_section(data),
         (
             "Promotion timeline",
             plot_promotions(data.promotions, data.date_from, data.date_to),
@@ -113,24 +93,8 @@ def render_html(data: ReportData, threshold: float | None, psi_threshold: float)
             "evidence.",
         ),
     ]
-    runs = daily[list(RUN_COLUMNS)]
-    tables = [
-        {
-            "title": "Nightly runs",
-            "columns": list(runs.columns),
-            "rows": _cells(
-                runs,
-                {
-                    "rows_scored": lambda v: f"{int(v):,}",
-                    "flagged_share": lambda v: f"{v:.1%}",
-                    "mean_score": lambda v: f"{v:.3f}",
-                    "run_seconds": lambda v: f"{v:.1f} s",
-                    "drifted_metrics": lambda v: str(int(v)),
-                    "validation_warnings": lambda v: str(int(v)),
-                },
-            ),
-        }
-    ]
+    runs = daily[[c for c in run_columns(data.kind) if c in daily]]
+    tables = [{"title": "Nightly runs", "columns": list(runs.columns), "rows": _cells(runs, run_formats())}]
     if not data.alerts.empty:
         more = data.alerts_total > len(data.alerts)
         shown = f" (the latest {len(data.alerts)} of {data.alerts_total})" if more else ""

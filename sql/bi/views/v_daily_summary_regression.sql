@@ -1,13 +1,18 @@
--- BI contract. grain: one row per score date with published predictions: volume, mean score, flagged
--- share, the model, the validation outcome, the run's duration and the drift it showed.
--- Example: select * from batchscore.v_daily_summary order by score_date desc limit 14;
+-- BI contract, regression use case. grain: one row per score date with published predictions: volume, mean
+-- score (the mean predicted value), the model, the validation outcome, the drift it showed, the run's duration
+-- (the first thirteen columns are the same in every kind's daily summary), then the predicted values' mean and
+-- 10th, 50th and 90th percentiles, and the mean width of the interval (null without one).
+-- Example: select score_date, mean_prediction, prediction_p10, prediction_p90 from batchscore.v_x_daily_summary;
 create or replace view {{view}} as
 with daily as (
     select
         score_date,
         count(*)                                    as rows_scored,
         avg(score)                                  as mean_score,
-        avg(predicted_label::int)::float8           as flagged_share,
+        percentile_cont(0.1) within group (order by score) as prediction_p10,
+        percentile_cont(0.5) within group (order by score) as prediction_p50,
+        percentile_cont(0.9) within group (order by score) as prediction_p90,
+        avg(prediction_upper - prediction_lower)    as mean_interval_width,
         min(model_version)                          as model_version,
         min(run_id)                                 as run_id
     from {{predictions}}
@@ -34,16 +39,18 @@ drift as (
     select
         run_id,
         count(*) filter (where status = 'drift')   as drifted_metrics,
-        max(value) filter (where metric = 'psi' and feature = 'score') as score_psi
+        max(value) filter (where metric = 'psi' and feature = 'score') as score_psi,
+        max(value) filter (where metric = 'psi' and feature = 'predicted_class') as class_share_psi
     from batchscore.drift_metrics
     where use_case = {{use_case}}
     group by run_id
 )
 select
+    {{use_case}}::text                          as use_case,
+    'regression'::text                          as kind,
     daily.score_date,
     daily.rows_scored,
     daily.mean_score,
-    daily.flagged_share,
     daily.model_version,
     runs.validation_status,
     coalesce(warnings.validation_warnings, 0)   as validation_warnings,
@@ -51,7 +58,12 @@ select
     drift.score_psi,
     runs.run_seconds,
     runs.published_at,
-    daily.run_id
+    daily.run_id,
+    daily.mean_score                            as mean_prediction,
+    daily.prediction_p10,
+    daily.prediction_p50,
+    daily.prediction_p90,
+    daily.mean_interval_width
 from daily
 left join runs using (run_id)
 left join warnings using (run_id)
