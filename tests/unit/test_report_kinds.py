@@ -12,7 +12,7 @@ import pytest
 from pipeline.monitoring.formatting import figure
 from pipeline.monitoring.report.data import ReportData
 from pipeline.monitoring.report.kinds import run_columns
-from pipeline.monitoring.report.plots import gain_label, plot_performance
+from pipeline.monitoring.report.plots import gain_label, heatmap_order, plot_drift_heatmap, plot_performance
 from pipeline.monitoring.report.plots_kinds import plot_class_shares, plot_prediction_quantiles
 from pipeline.monitoring.report.render import render_html
 
@@ -219,3 +219,16 @@ def test_kind_plots_are_real_images_and_say_so_when_empty():
 )
 def test_an_undefined_figure_is_written_n_a(value, spec, shown):
     assert figure(value, spec) == shown
+
+
+def test_the_drift_heatmap_puts_the_models_output_first_then_the_worst_inputs():
+    worst = pd.Series({"distance": 0.4, "predicted_class": 0.1, "visib": 2.0, "score": 0.05})
+    assert heatmap_order(worst) == ["score", "predicted_class", "visib", "distance"]
+    assert heatmap_order(pd.Series({"a": 0.1, "b": 0.3})) == ["b", "a"]
+    shares = pd.DataFrame(
+        [
+            {"score_date": d, "feature": "predicted_class", "metric": "psi", "value": 0.4, "status": "drift"}
+            for d in DATES
+        ]
+    )
+    assert drawn(plot_drift_heatmap(pd.concat([DRIFT, shares]), 0.25))

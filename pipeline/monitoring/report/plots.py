@@ -12,6 +12,7 @@ import pandas as pd
 BAND_LABELS = ("< 0.05", "0.05-0.10", "0.10-0.20", "0.20-0.40", "0.40-0.60", ">= 0.60")
 BAND_COLOURS = ("#dce9f5", "#a9cbe6", "#f6d18b", "#f1a35c", "#e0673f", "#b2182b")
 INK, MUTED, GOOD, BAD = "#1f2933", "#6b7785", "#2e7d32", "#c62828"
+OUTPUT_FEATURES = ("score", "predicted_class")  # drift of the model's output, not of an input
 
 
 def pyplot() -> Any:
@@ -131,6 +132,14 @@ def plot_score_bands(bands: pd.DataFrame, threshold: float | None) -> bytes:
     return to_png(fig)
 
 
+def heatmap_order(worst_psi: pd.Series) -> list[str]:
+    """The heatmap's rows: the model's output first (the score, then a multiclass model's class shares), then the
+    inputs, worst PSI first."""
+    order = worst_psi.sort_values(ascending=False).index.tolist()
+    outputs = [f for f in OUTPUT_FEATURES if f in order]
+    return [*outputs, *[f for f in order if f not in outputs]]
+
+
 def plot_drift_heatmap(drift: pd.DataFrame, threshold: float) -> bytes:
     """PSI per feature (rows, worst first, the score on top) and date (columns), annotated; hatched cells
     were too small to judge."""
@@ -150,9 +159,8 @@ def plot_drift_heatmap(drift: pd.DataFrame, threshold: float) -> bytes:
         values="status",
         aggfunc=lambda s: "insufficient" if (s == "insufficient").all() else "judged",
     )
-    order = table.max(axis=1).sort_values(ascending=False).index.tolist()
-    if "score" in order:
-        order = ["score", *[f for f in order if f != "score"]]
+    order = heatmap_order(table.max(axis=1))
+    outputs = [f for f in OUTPUT_FEATURES if f in order]
     table, judged = table.loc[order], judged.reindex(index=order, columns=table.columns)
     cap = threshold * 4
     cmap = LinearSegmentedColormap.from_list("psi", ["#f7fbff", "#fde0c5", "#f59e5b", "#d7301f", "#7f0000"])
@@ -160,7 +168,7 @@ def plot_drift_heatmap(drift: pd.DataFrame, threshold: float) -> bytes:
     image = ax.imshow(table.clip(upper=cap).to_numpy(dtype=float), aspect="auto", cmap=cmap, vmin=0, vmax=cap)
     ax.grid(False)
     ax.set_xticks(range(len(table.columns)), date_labels(table.columns), rotation=45, ha="right")
-    ax.set_yticks(range(len(table.index)), [f"{f} (model output)" if f == "score" else f for f in table.index])
+    ax.set_yticks(range(len(table.index)), [f"{f} (model output)" if f in outputs else f for f in table.index])
     for i, feature in enumerate(table.index):
         for j, day in enumerate(table.columns):
             value = table.loc[feature, day]
