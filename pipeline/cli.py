@@ -160,11 +160,12 @@ def cmd_model(args: argparse.Namespace) -> int:
     engine = _engine()
     uc = load_usecase(args.usecase)
     if args.action == "list":
+        key = uc.promotion.primary_metric(uc.target.kind).removeprefix("neg_")
         for v in list_versions(engine, uc.name):
-            ap = v["holdout_metrics"].get("average_precision")
+            value = v["holdout_metrics"].get(key)
             print(
                 f"{v['version']:<6} {v['status']:<10} trained {v['train_from']}..{v['train_to']} "
-                f"({v['train_rows']:,} rows)  holdout AP {'n/a' if ap is None else format(ap, '.4f')}  "
+                f"({v['train_rows']:,} rows)  holdout {key} {'n/a' if value is None else format(value, '.4f')}  "
                 f"sha256 {v['artifact_sha256'][:12]}  created {v['created_at']:%Y-%m-%d %H:%M} by {v['created_by']}"
             )
         return 0
