@@ -151,13 +151,14 @@ def build_estimator(model: ModelSpec, kind: str) -> Any:
     estimator of the kind, an unknown or invalid hyper-parameter (scikit-learn's own parameter constraints).
     """
     key = "model.estimator"
-    cls = import_object(estimator_path(model, kind), key)
+    cls: Any = import_object(estimator_path(model, kind), key)
     if not inspect.isclass(cls) or not hasattr(cls, "fit") or not hasattr(cls, "get_params"):
         raise DeclarationProblem(key, f"{estimator_path(model, kind)!r} is not a scikit-learn estimator class")
     needed = "predict_proba" if kind != "regression" else "predict"
     if not hasattr(cls, needed):
         raise DeclarationProblem(key, f"{cls.__name__} has no {needed}(), which a {kind} use case needs")
-    known = set(cls().get_params())
+    blank: Any = cls()
+    known = set(blank.get_params())
     params = dict(model.hyperparameters)
     for name in params:
         if is_histogram_boosting(cls) and name in FIXED_HYPERPARAMETERS:
@@ -182,8 +183,8 @@ def build_estimator(model: ModelSpec, kind: str) -> Any:
         try:
             validate()
         except (ValueError, TypeError) as exc:
-            name = next((p for p in model.hyperparameters if repr(p) in str(exc) or f"'{p}'" in str(exc)), None)
-            where = f"model.hyperparameters.{name}" if name else "model.hyperparameters"
+            named = next((p for p in model.hyperparameters if f"'{p}'" in str(exc)), None)
+            where = f"model.hyperparameters.{named}" if named else "model.hyperparameters"
             raise DeclarationProblem(where, f"is refused by {cls.__name__}: {exc}") from None
     return estimator
 
