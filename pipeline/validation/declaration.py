@@ -150,6 +150,8 @@ def check_declaration(engine: Engine, ref: str | None = None, *, gx: bool = True
 
 @dataclass(frozen=True)
 class _Query:
+    """One of the use case's query files: what to call it, its key, its path as declared, its text."""
+
     what: str
     key: str
     relative: str
@@ -157,7 +159,9 @@ class _Query:
     query: str  # as embedded
 
 
-def _probe(conn: Connection, uc: UseCase, q: _Query, report: DeclarationReport, statement: str, params: dict[str, Any]):
+def _probe(
+    conn: Connection, uc: UseCase, q: _Query, report: DeclarationReport, statement: str, params: dict[str, Any]
+) -> list[tuple[str, str]] | None:
     """The result's (column, type) pairs, or None after recording why the query fails (in a savepoint)."""
     try:
         with conn.begin_nested():
