@@ -246,7 +246,7 @@ def register_external(
             },
             holdout_metrics={**metrics, "check_seconds": round(time.perf_counter() - started, 2)},
             threshold=uc.target.threshold,
-            drift_reference=build_reference(features, output.score, uc),
+            drift_reference=build_reference(features, output.score, uc, output.predicted_class),
             kind=uc.target.kind,
             classes=model_classes(model) if uc.target.kind == "multiclass" else None,
             make_champion_if_none=True,

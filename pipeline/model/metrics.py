@@ -57,9 +57,18 @@ def classification_metrics(labels: Any, scores: Any, threshold: float) -> dict[s
     }
 
 
+def _log_loss(y: np.ndarray, proba: np.ndarray, names: Sequence[str]) -> float:
+    """Log loss of probabilities whose columns follow ``names``: scikit-learn reads the columns in the sorted
+    order of the labels whatever ``labels=`` says, so they are put in that order first."""
+    from sklearn.metrics import log_loss
+
+    order = sorted(range(len(names)), key=lambda i: names[i])
+    return float(log_loss(y, np.clip(proba[:, order], 1e-15, 1.0), labels=[names[i] for i in order]))
+
+
 def multiclass_metrics(labels: Any, proba: Any, classes: Sequence[str]) -> dict[str, Any]:
     """Multiclass: log loss, macro F1, balanced accuracy, accuracy, and each class's share and recall."""
-    from sklearn.metrics import balanced_accuracy_score, f1_score, log_loss, recall_score
+    from sklearn.metrics import balanced_accuracy_score, f1_score, recall_score
 
     y = np.asarray(labels, dtype=object).astype(str)
     p = np.asarray(proba, dtype="float64")
@@ -74,7 +83,7 @@ def multiclass_metrics(labels: Any, proba: Any, classes: Sequence[str]) -> dict[
     return {
         "rows": int(len(y)),
         "classes": len(names),
-        "log_loss": float(log_loss(y, np.clip(p, 1e-15, 1.0), labels=names)),
+        "log_loss": _log_loss(y, p, names),
         "macro_f1": float(f1_score(y, predicted, labels=present, average="macro", zero_division=0)),
         "balanced_accuracy": float(balanced_accuracy_score(y, predicted)) if len(present) > 1 else None,
         "accuracy": float(np.mean(predicted == y)),
@@ -123,7 +132,7 @@ def metric_value(metric: str, y: np.ndarray, output: np.ndarray, classes: Sequen
             raise MetricsError(f"{metric} needs the model's classes")
         names = [str(c) for c in classes]
         if metric == "neg_log_loss":
-            return -float(m.log_loss(y, np.clip(output, 1e-15, 1.0), labels=names))
+            return -_log_loss(np.asarray(y, dtype=object).astype(str), np.asarray(output, dtype="float64"), names)
         predicted = np.asarray(names, dtype=object)[np.asarray(output).argmax(axis=1)].astype(str)
         if metric == "macro_f1":
             return float(m.f1_score(y, predicted, labels=sorted(set(y)), average="macro", zero_division=0))

@@ -182,3 +182,13 @@ def test_a_better_multiclass_challenger_is_promoted_on_log_loss():
     assert decision.challenger_metrics["log_loss"] < decision.champion_metrics["log_loss"]
     worse = should_promote(y, vague, sharp, None, uc.promotion, "multiclass", classes)
     assert not worse.promote
+
+
+def test_log_loss_reads_the_probability_columns_in_the_order_of_the_classes_given():
+    from sklearn.metrics import log_loss
+
+    y = np.array(["2", "10", "2", "10"], dtype=object)
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]])  # columns: "2", then "10"
+    expected = log_loss(["2", "10", "2", "10"], proba[:, [1, 0]], labels=["10", "2"])
+    assert kind_metrics("multiclass", y, proba, classes=("2", "10"))["log_loss"] == pytest.approx(expected)
+    assert metric_value("neg_log_loss", y, proba, ("2", "10")) == pytest.approx(-expected)
