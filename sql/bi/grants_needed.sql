@@ -1,6 +1,7 @@
 -- Whether the BI role's privileges are anything but USAGE on the schema and SELECT on its v_* views.
--- grain: one row, one boolean (false when the role does not exist: nothing to grant to).
-select exists (select from pg_roles where rolname = :r) and (
+-- grain: one row, one boolean (false when the role does not exist: nothing to grant to; true when the schema
+-- does not exist yet: a fresh database on a server where another database made the role).
+select exists (select from pg_roles where rolname = :r) and case when to_regnamespace(:s) is null then true else (
     not has_schema_privilege(:r, :s, 'USAGE')
     or has_schema_privilege(:r, :s, 'CREATE')
     or exists (
@@ -11,4 +12,4 @@ select exists (select from pg_roles where rolname = :r) and (
                 and has_table_privilege(:r, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'))
         )
     )
-)
+) end

@@ -101,3 +101,31 @@ def test_the_lock_order_is_tracked_per_transaction_without_an_explicit_begin(eng
     with engine.connect() as conn:  # the same pooled connection, a new transaction: nothing held
         advisory_lock(conn, Lock.BI_VIEWS)
         conn.rollback()
+
+
+def test_a_fresh_database_migrates_on_a_server_where_another_database_made_the_bi_role(engine):
+    """The BI role is server-wide: a second database's first migration must not probe a schema it lacks yet."""
+    import uuid
+
+    from pipeline.db.bi import BI_ROLE
+
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select exists (select from pg_roles where rolname = :r)"), {"r": BI_ROLE}).scalar()
+    name = f"batchscore_fresh_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(engine.url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'create database "{name}"')
+    fresh = sa.create_engine(engine.url.set(database=name), poolclass=sa.pool.NullPool)
+    try:
+        applied = migrate(fresh)
+        assert applied == [path.name for _, path in migration_files()]
+        with fresh.connect() as conn:
+            usage = conn.execute(
+                sa.text("select has_schema_privilege(:r, 'batchscore', 'USAGE')"), {"r": BI_ROLE}
+            ).scalar()
+        assert usage
+    finally:
+        fresh.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'drop database if exists "{name}"')
+        admin.dispose()
