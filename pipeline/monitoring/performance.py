@@ -44,8 +44,8 @@ OUTPUT_COLUMNS = {
     "multiclass": ("class_probabilities",),
     "regression": ("score", "prediction_lower", "prediction_upper"),
 }
-#: the metric a kind's degraded rule looks at first (the BI views' primary_metric, the report's headline)
-PRIMARY_METRIC = {"binary": "average_precision", "multiclass": "macro_f1", "regression": "mae"}
+#: the metric a kind's degraded rule looks at first (the BI views' headline_metric, the report's headline)
+HEADLINE_METRIC = {"binary": "average_precision", "multiclass": "macro_f1", "regression": "mae"}
 BINARY_COLUMNS = (
     "positive_count",
     "flagged_count",

@@ -256,9 +256,9 @@ def test_the_regression_views_show_the_use_case_the_predicted_value_its_interval
         "select * from batchscore.v_model_performance where use_case = :u and role = 'champion' order by score_date",
         u=uc.name,
     )
-    assert [r["kind"] for r in perf] == ["regression"] * 2 and {r["primary_metric"] for r in perf} == {"mae"}
-    assert all(r["primary_value"] == pytest.approx(r["mae"]) == pytest.approx(r["metrics"]["mae"]) for r in perf)
-    assert perf[0]["holdout_primary_value"] == pytest.approx(version.holdout_metrics["mae"]) == perf[0]["holdout_mae"]
+    assert [r["kind"] for r in perf] == ["regression"] * 2 and {r["headline_metric"] for r in perf} == {"mae"}
+    assert all(r["headline_value"] == pytest.approx(r["mae"]) == pytest.approx(r["metrics"]["mae"]) for r in perf)
+    assert perf[0]["holdout_headline_value"] == pytest.approx(version.holdout_metrics["mae"]) == perf[0]["holdout_mae"]
     assert perf[0]["interval_coverage"] is not None and perf[0]["macro_f1"] is None and perf[0]["brier"] is None
 
 
@@ -332,8 +332,8 @@ def test_the_multiclass_views_name_every_class_and_show_the_class_shares_of_each
     perf = _rows(
         source, "select * from batchscore.v_model_performance where use_case = :u and role = 'champion'", u=uc.name
     )
-    assert {r["primary_metric"] for r in perf} == {"macro_f1"}
-    assert all(r["primary_value"] == pytest.approx(r["macro_f1"]) for r in perf)
+    assert {r["headline_metric"] for r in perf} == {"macro_f1"}
+    assert all(r["headline_value"] == pytest.approx(r["macro_f1"]) for r in perf)
     assert perf[0]["holdout_macro_f1"] == pytest.approx(version.holdout_metrics["macro_f1"])
 
 
@@ -419,6 +419,6 @@ def test_a_view_made_by_an_earlier_version_with_other_columns_is_replaced_and_gr
         "and attnum > 0 order by attnum",
     )
     assert [c["attname"] for c in columns][:3] == ["use_case", "kind", "score_date"]
-    assert "primary_value" in {c["attname"] for c in columns}
+    assert "headline_value" in {c["attname"] for c in columns}
     with source.connect() as conn:
         assert grants_needed(conn) is False  # the re-created view is granted to the BI role again

@@ -1,10 +1,10 @@
 -- BI contract. grain: one row per (use case, score date, model version, role): how the published
 -- predictions (role champion) and a challenger's shadow scores (role shadow) fared once labels arrived,
 -- next to the version's holdout figures from training. Every kind: label_count, status, and the kind's headline
--- metric (primary_metric: average_precision for binary, macro_f1 for multiclass, mae for regression) with its
+-- metric (headline_metric: average_precision for binary, macro_f1 for multiclass, mae for regression) with its
 -- value and the holdout's, so one chart covers every use case; then the binary columns, the multiclass and
 -- regression figures (null for the other kinds), and all of the kind's metrics as jsonb (metrics).
--- Example: select use_case, score_date, primary_metric, primary_value, holdout_primary_value, status
+-- Example: select use_case, score_date, headline_metric, headline_value, holdout_headline_value, status
 --          from batchscore.v_model_performance where role = 'champion';
 create or replace view batchscore.v_model_performance as
 with perf as (
@@ -14,7 +14,7 @@ with perf as (
             when 'binary' then 'average_precision'
             when 'multiclass' then 'macro_f1'
             else 'mae'
-        end as primary_metric
+        end as headline_metric
     from batchscore.model_performance as performance
 )
 select
@@ -25,10 +25,10 @@ select
     perf.role,
     perf.label_count,
     perf.status,
-    perf.primary_metric,
+    perf.headline_metric,
     case when perf.kind = 'binary' then perf.average_precision
-         else (perf.metrics ->> perf.primary_metric)::float8 end          as primary_value,
-    (versions.holdout_metrics ->> perf.primary_metric)::float8             as holdout_primary_value,
+         else (perf.metrics ->> perf.headline_metric)::float8 end          as headline_value,
+    (versions.holdout_metrics ->> perf.headline_metric)::float8             as holdout_headline_value,
     perf.positive_count,
     perf.positive_count::float8 / nullif(perf.label_count, 0)             as positive_rate,
     perf.flagged_count,
