@@ -82,16 +82,22 @@ def deployment(request, migrated_metadata, writer, tmp_path_factory):
             dep.start("worker", "celery", "worker", "--queues", queue, "--concurrency", "2")
         dep.wait_healthy()
         dep.executor = executor  # type: ignore[attr-defined]
+        dep.queue = queue if executor == "CeleryExecutor" else None  # type: ignore[attr-defined]
         yield dep
     finally:
         dep.stop()
 
 
 def _wait_for_dag(dep: Deployment, token: str, timeout: float = 180) -> None:
+    """Until this deployment's dag-processor has parsed the DAG: the metadata database is shared by both
+    executors' deployments, so the DAG exists at once, serialized by the first one with its task queue; a run
+    triggered before the second one's parse is sent to that queue, which this deployment's worker never reads."""
     deadline = time.monotonic() + timeout
+    queue = getattr(dep, "queue", None)
     while time.monotonic() < deadline:
         dep.check_alive()
-        if dep.request("GET", "/api/v2/dags/flight_cancellation__score", token=token)[0] == 200:
+        status, body = dep.request("GET", "/api/v2/dags/flight_cancellation__score/tasks/extract", token=token)
+        if status == 200 and (queue is None or body.get("queue") == queue):
             return
         time.sleep(1)
     raise AssertionError(f"flight_cancellation__score never parsed:\n{dep.output('dag-processor')}")
