@@ -140,6 +140,14 @@ def table_claim_problems(uc: UseCase, path: Path) -> list[str]:
         name, tables = _output_tables(other, stat.st_mtime_ns, stat.st_size)
         if name == uc.name:
             continue
+        tables = dict(tables)  # (the cached reading stays as it is)
+        theirs = tables.pop("views_prefix", None)
+        if theirs == uc.views_prefix:
+            problems.append(
+                f"{path}: its BI views {uc.views_prefix}latest_predictions and {uc.views_prefix}daily_summary "
+                f"would replace those of {other} (use case {name!r}), which has the same views prefix: set "
+                "'output.views_prefix' to a prefix of its own"
+            )
         for other_key, table in tables.items():
             if table in mine:
                 problems.append(
@@ -151,7 +159,8 @@ def table_claim_problems(uc: UseCase, path: Path) -> list[str]:
 
 @lru_cache(maxsize=256)
 def _output_tables(path: Path, mtime_ns: int, size: int) -> tuple[str, dict[str, str]]:
-    """(use-case name, {key: table}) of a TOML file's ``[output]``, defaults filled in; a broken file names none."""
+    """(use-case name, {key: table}) of a TOML file's ``[output]``, defaults filled in, plus its ``views_prefix``;
+    a broken file names none."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
@@ -163,6 +172,9 @@ def _output_tables(path: Path, mtime_ns: int, size: int) -> tuple[str, dict[str,
         value = output.get(key, OutputSpec.model_fields[key].default)
         if isinstance(value, str):
             tables[key] = value
+    prefix = output.get("views_prefix", f"v_{name}_")
+    if isinstance(prefix, str):
+        tables["views_prefix"] = prefix
     return name, tables
 
 

@@ -90,3 +90,16 @@ def test_two_files_in_usecases_naming_one_table_refuse_each_other_and_a_broken_f
         load_usecase("first")
     second.write_text(second.read_text().replace('"shared"', '"second_predictions"'))
     assert load_usecase("first").output.predictions_table == "shared"  # the edited file is read again
+
+
+def test_a_use_case_whose_views_prefix_is_another_ones_is_refused_before_its_views_replace_theirs(tmp_path):
+    own = {"predictions_table": "rival_predictions", "shadow_table": "rival_shadow"}
+    path = _copy(tmp_path, "rival", output={**own, "views_prefix": "v_"})  # flight_cancellation's views are v_*
+    with pytest.raises(UseCaseError) as refused:
+        load_usecase(str(path))
+    assert str(refused.value) == (
+        f"{path}: its BI views v_latest_predictions and v_daily_summary would replace those of "
+        f"{project_root() / 'usecases' / 'flight_cancellation.toml'} (use case 'flight_cancellation'), which has the "
+        "same views prefix: set 'output.views_prefix' to a prefix of its own"
+    )
+    assert load_usecase(str(_copy(tmp_path, "rival", output={**own, "views_prefix": "v_rival_"}))).name == "rival"
