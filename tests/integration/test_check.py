@@ -125,10 +125,10 @@ def test_a_syntax_error_in_a_query_names_the_file_the_line_and_the_key(source, t
 
 
 def test_a_feature_the_feature_query_does_not_produce_is_named_with_its_key(source, tmp_path):
-    features = shipped_sql("features").replace("    plane_seats,\n", "    plane_seats as seats,\n")
+    features = shipped_sql("features").replace("    wind_speed,\n", "    wind_speed as speed,\n")
     path = declared(tmp_path, sql={"features": features})
     assert problems(path) == [
-        f"{path}: 'features.numeric' names plane_seats, which the feature query ({tmp_path / 'features.sql'}) "
+        f"{path}: 'features.numeric' names wind_speed, which the feature query ({tmp_path / 'features.sql'}) "
         "does not return"
     ]
 
@@ -220,12 +220,12 @@ def test_a_table_another_use_case_owns_in_the_database_is_named_with_its_owner_a
 
 
 def test_several_mistakes_are_all_reported_and_the_command_exits_1(source, tmp_path, capsys):
-    features = shipped_sql("features").replace("    plane_seats,\n", "")
+    features = shipped_sql("features").replace("    wind_speed,\n", "")
     path = declared(tmp_path, ('flight = "integer"', 'flight = "bigint"'), sql={"features": features})
     assert main(["check", "--usecase", str(path)]) == 1
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 3 and out[-1].startswith(f"2 problem(s) in {path}")
-    assert "'batch.columns.flight' is declared bigint" in out[0] and "'features.numeric' names plane_seats" in out[1]
+    assert "'batch.columns.flight' is declared bigint" in out[0] and "'features.numeric' names wind_speed" in out[1]
     with pytest.raises(tasks.DeclarationError) as refused:  # what train and the runs' first tasks raise
         tasks.check_usecase(str(path))
     assert refused.value.problems == out[:2] and not refused.value.retryable
@@ -234,9 +234,9 @@ def test_several_mistakes_are_all_reported_and_the_command_exits_1(source, tmp_p
 def test_at_a_run_the_source_is_left_to_the_stages_and_the_declaration_is_not(source, tmp_path):
     wrong_type = declared(tmp_path, ('flight = "integer"', 'flight = "bigint"'))
     assert tasks.check_usecase(str(wrong_type), at_run=True)["problems"] == []  # the gate's column_type rejects it
-    features = shipped_sql("features").replace("    plane_seats,\n", "")
+    features = shipped_sql("features").replace("    wind_speed,\n", "")
     missing_feature = declared(tmp_path, sql={"features": features})
-    with pytest.raises(tasks.DeclarationError, match="'features.numeric' names plane_seats"):
+    with pytest.raises(tasks.DeclarationError, match="'features.numeric' names wind_speed"):
         tasks.extract("2013-07-02", "check-at-run", str(missing_feature))
     with source.connect() as conn:  # refused before any work: nothing staged, nothing in the ledger
         staged = conn.execute(
@@ -255,7 +255,7 @@ def test_the_check_at_a_run_takes_a_fraction_of_a_second(source):
 def test_train_and_a_retraining_check_the_declaration_before_any_work(source, tmp_path, capsys):
     from pipeline.model.registry import list_versions
 
-    features = shipped_sql("features").replace("    plane_seats,\n", "")
+    features = shipped_sql("features").replace("    wind_speed,\n", "")
     path = declared(
         tmp_path,
         ('name = "flight_cancellation"', 'name = "check_untrained"'),
@@ -266,9 +266,9 @@ def test_train_and_a_retraining_check_the_declaration_before_any_work(source, tm
     )
     assert main(["train", "--usecase", str(path)]) == 1
     err = capsys.readouterr().err.strip()
-    assert err == f"batchscore train: {path}: 'features.numeric' names plane_seats, which the feature query " + (
+    assert err == f"batchscore train: {path}: 'features.numeric' names wind_speed, which the feature query " + (
         f"({tmp_path / 'features.sql'}) does not return"
     )
-    with pytest.raises(tasks.DeclarationError, match="'features.numeric' names plane_seats"):
+    with pytest.raises(tasks.DeclarationError, match="'features.numeric' names wind_speed"):
         tasks.build_training_set("2013-06-03", "check-retrain", str(path))
     assert list_versions(source, "check_untrained") == []
