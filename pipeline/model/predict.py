@@ -44,6 +44,28 @@ def model_frame(frame: pd.DataFrame, uc: UseCase) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
+def check_trained_features(trained: dict[str, Any], uc: UseCase, what: str) -> None:
+    """Refuse to score with a model trained on other features than the use case now declares (a declaration
+    changed after training): the frame would lack columns the model needs, or carry ones it never saw.
+    ``trained``: the version's recorded features (name -> {"kind": ...}); ``what`` names the version."""
+    declared = {c: "categorical" for c in uc.features.categorical} | {c: "numeric" for c in uc.features.numeric}
+    recorded = {name: spec.get("kind") if isinstance(spec, dict) else None for name, spec in trained.items()}
+    if recorded == declared:
+        return
+    added = sorted(set(declared) - set(recorded))
+    removed = sorted(set(recorded) - set(declared))
+    changed = sorted(c for c in set(declared) & set(recorded) if declared[c] != recorded[c])
+    parts = [
+        f"{label}: {', '.join(names)}"
+        for label, names in (("added", added), ("removed", removed), ("categorical/numeric changed", changed))
+        if names
+    ]
+    raise FeatureError(
+        f"{uc.name}: {what} was trained on other features than [features] now declares ({'; '.join(parts)}); "
+        "train a model on the new declaration (batchscore train, or a retraining) before it scores"
+    )
+
+
 def check_probabilities(proba: np.ndarray, uc: UseCase, rows: int) -> np.ndarray:
     """``proba`` when it is one finite probability in [0, 1] per row; :class:`ScoringError` otherwise."""
     proba = np.asarray(proba, dtype="float64")

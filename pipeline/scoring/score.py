@@ -18,7 +18,7 @@ from pipeline.db.predictions import create_staged_predictions
 from pipeline.db.schema import STAGING_SCHEMA, staging
 from pipeline.db.staging import count_rows, staging_tables
 from pipeline.model.artifacts import load_artifact
-from pipeline.model.predict import ScoringError
+from pipeline.model.predict import ScoringError, check_trained_features
 from pipeline.model.registry import ModelVersion, get_champion
 from pipeline.scoring.shards import SHARD_COLUMN, ShardError, check_shard
 from pipeline.scoring.stream import adbc_uri, arrow_select, predict_threads, stream_scores
@@ -52,6 +52,7 @@ def score_features(
     if count > 1 and into != "scores":
         raise ShardError("only the champion's scores are sharded; shadow scoring runs on the whole batch")
     mv = model_version or get_champion(engine, uc.name)
+    check_trained_features(mv.features, uc, f"model {mv.version} ({mv.status})")
     model = load_artifact(mv)
     tables = staging_tables(uc.name, score_date, run_id)
     target_name = tables.shard_scores_name(index, count) if into == "scores" else tables.names[into]

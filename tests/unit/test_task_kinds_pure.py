@@ -192,3 +192,22 @@ def test_log_loss_reads_the_probability_columns_in_the_order_of_the_classes_give
     expected = log_loss(["2", "10", "2", "10"], proba[:, [1, 0]], labels=["10", "2"])
     assert kind_metrics("multiclass", y, proba, classes=("2", "10"))["log_loss"] == pytest.approx(expected)
     assert metric_value("neg_log_loss", y, proba, ("2", "10")) == pytest.approx(-expected)
+
+
+def test_a_model_trained_on_other_features_than_declared_now_is_refused_naming_the_difference():
+    from pipeline.model.predict import FeatureError, check_trained_features
+
+    uc = _usecase("regression")
+    trained = {c: {"kind": "categorical"} for c in uc.features.categorical} | {
+        c: {"kind": "numeric"} for c in uc.features.numeric
+    }
+    check_trained_features(trained, uc, "model v1")  # the same declaration: nothing to say
+    older = {k: v for k, v in trained.items() if k != "visib"} | {"plane_age": {"kind": "numeric"}}
+    older["origin"] = {"kind": "numeric"}
+    with pytest.raises(FeatureError) as refused:
+        check_trained_features(older, uc, "model v1 (champion)")
+    assert str(refused.value) == (
+        "departure_disruption: model v1 (champion) was trained on other features than [features] now declares "
+        "(added: visib; removed: plane_age; categorical/numeric changed: origin); train a model on the new "
+        "declaration (batchscore train, or a retraining) before it scores"
+    )
