@@ -41,6 +41,7 @@ def _write_usecase(tmp: Path, hyperparameters: dict) -> Path:
                 line = f'{key} = "{sql / raw["sql" if key != "freshness" else "validation"][key]}"'
         line = line.replace('predictions_table = "predictions"', f'predictions_table = "{USE_CASE}_predictions"')
         line = line.replace('shadow_table = "shadow_predictions"', f'shadow_table = "{USE_CASE}_shadow"')
+        line = line.replace('views_prefix = "v_"', f'views_prefix = "v_{USE_CASE}_"')  # views of its own too
         line = line.replace("train_weeks = 20", "train_weeks = 4").replace("holdout_weeks = 4", "holdout_weeks = 3")
         lines.append(line)
     body = "\n".join(lines)
