@@ -53,7 +53,7 @@ def test_a_copy_without_mistakes_passes_with_an_ok_line(source, tmp_path, capsys
     path = declared(tmp_path)
     assert main(["check", "--usecase", str(path)]) == 0
     out = capsys.readouterr().out.strip()
-    assert out.startswith(f"{path}: ok: flight_cancellation (binary): 25 batch columns and 22 features as declared")
+    assert out.startswith(f"{path}: ok: flight_cancellation (binary): 25 batch columns and 19 features as declared")
     assert "13 expectations known to GX" in out and "queries probed for 2013-07-01" in out
 
 
