@@ -26,6 +26,7 @@ GENERIC_BI_QUERY = "demo/latest_predictions.sql"
 
 MONITORING_QUERY = """\
 select s.score_date, p.label_count, p.positive_count, p.average_precision, p.roc_auc, p.status,
+       p.headline_metric, p.headline_value, p.holdout_headline_value,
        (select string_agg(distinct d.feature, ', ' order by d.feature) from batchscore.v_drift d
          where d.use_case = :u and d.score_date = s.score_date and d.status = 'drift') as drifted
 from (select day::date as score_date
@@ -74,8 +75,21 @@ def print_monitoring(engine: Any, uc: Any, first: dt.date, last: dt.date) -> Non
     """The demo nights as the BI views show them: drift and, with the labels known now, performance."""
     with engine.connect() as conn:
         rows = conn.execute(sa.text(MONITORING_QUERY), {"u": uc.name, "f": first, "t": last}).fetchall()
-    positives = uc.target.name[:10]
     print("\nmonitoring (batchscore.v_drift, batchscore.v_model_performance; labels known now):")
+    if uc.target.kind != "binary":  # the kind's headline metric next to the version's holdout figure
+        metric = (
+            {"mae": "MAE", "macro_f1": "macro F1"}.get(str(rows[0].headline_metric), "metric") if rows else "metric"
+        )
+        print(f"{'night':<12}{'labels':>8}{metric:>10}{'holdout':>10}{'status':>14}  drifted inputs")
+        for r in rows:
+            value = "-" if r.headline_value is None else f"{r.headline_value:.3f}"
+            holdout = "-" if r.holdout_headline_value is None else f"{r.holdout_headline_value:.3f}"
+            print(
+                f"{r.score_date!s:<12}{r.label_count or 0:>8,}{value:>10}{holdout:>10}"
+                f"{r.status or 'no labels':>14}  {r.drifted or '-'}"
+            )
+        return
+    positives = uc.target.name[:10]
     print(f"{'night':<12}{'labels':>8}{positives:>10}{'avg prec':>10}{'ROC AUC':>9}{'status':>14}  drifted inputs")
     for r in rows:
         ap = "-" if r.average_precision is None else f"{r.average_precision:.3f}"
@@ -84,6 +98,15 @@ def print_monitoring(engine: Any, uc: Any, first: dt.date, last: dt.date) -> Non
             f"{r.score_date!s:<12}{r.label_count or 0:>8,}{r.positive_count or 0:>10,}{ap:>10}{auc:>9}"
             f"{r.status or 'no labels':>14}  {r.drifted or '-'}"
         )
+
+
+def night_headline(uc: Any, info: dict[str, Any]) -> str:
+    """What one published night says at a glance: the flagged share (binary), the mean prediction (regression) or
+    the mean probability of the predicted classes (multiclass)."""
+    if uc.target.kind == "binary":
+        return "-" if info.get("flagged_share") is None else f"{float(info['flagged_share']):.1%}"
+    mean = info.get("mean_score")
+    return "-" if mean is None else format(float(mean), ".1f" if uc.target.kind == "regression" else ".3f")
 
 
 def demo_usecase(usecase: str | None) -> Any:
@@ -147,7 +170,8 @@ def run_demo(nights: int | None = None, usecase: str | None = None) -> int:
     first = uc.demo.first_night or uc.training.holdout_to + dt.timedelta(days=1)
     count = nights or uc.demo.nights
     print(f"\nscoring {count} nights through Airflow ({score_dag}, dag.test), from {first}:")
-    header = f"{'night':<12}{'status':<10}{'rows scored':>12}{'flagged':>9}  {'model':<7}{'drifted':>8}{'seconds':>9}"
+    glance = {"binary": "flagged", "regression": "mean", "multiclass": "mean p"}[uc.target.kind]
+    header = f"{'night':<12}{'status':<10}{'rows scored':>12}{glance:>9}  {'model':<7}{'drifted':>8}{'seconds':>9}"
     print(header)
     print("-" * len(header))
     failures = 0
@@ -156,7 +180,7 @@ def run_demo(nights: int | None = None, usecase: str | None = None) -> int:
         outcome = airflow_local.run_dag(score_dag, day)
         info = night_summary(engine, uc, outcome.run_id) if outcome.run_id else {}
         if outcome.succeeded and info.get("status") == "succeeded":
-            flagged = "-" if info.get("flagged_share") is None else f"{float(info['flagged_share']):.1%}"
+            flagged = night_headline(uc, info)
             print(
                 f"{day!s:<12}{'ok':<10}{info['rows_out']:>12,}{flagged:>9}  "
                 f"{info['model_version']:<7}{info['drifted']:>8}{outcome.seconds:>9.1f}"
