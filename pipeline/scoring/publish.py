@@ -62,7 +62,6 @@ def publish_predictions(
     timings: dict[str, float],
     started_at: dt.datetime | None = None,
     shadow_version: str | None = None,
-    shadow_threshold: float | None = None,
     shards: int = 1,
 ) -> Published:
     """Atomically replace the date's predictions with the run's staged predictions and record the run; with a
@@ -108,7 +107,7 @@ def publish_predictions(
                         "started_at": started_at,
                         "timings": {**timings, "publish": round(time.perf_counter() - started, 3)},
                     },
-                    shadow=(shadow_version, shadow_threshold) if shadow_version else None,
+                    shadow=shadow_version,
                 )
             break
         except sa.exc.OperationalError as exc:
@@ -146,7 +145,7 @@ def _swap_partition(
     shards: int,
     *,
     ledger: dict[str, Any],
-    shadow: tuple[str, float | None] | None,
+    shadow: str | None,
 ) -> int:
     """One attempt at publish's transaction: ledger row, shadow scores, the date's old partition out and the
     sealed staged table in; returns the rows replaced. Lock waits on the predictions table end after
@@ -158,7 +157,7 @@ def _swap_partition(
     lock_date(conn, uc, score_date)  # a run of the same date waits here
     conn.execute(sa.text("select set_config('lock_timeout', :t, true)"), {"t": SWAP_LOCK_TIMEOUT})
     if shadow:
-        _publish_shadow(conn, uc, score_date, run_id, tables.shadow, shadow[0], shadow[1], ledger["rows_in"])
+        _publish_shadow(conn, uc, score_date, tables.shadow, shadow, ledger["rows_in"])
     old = conn.execute(sa.text("select to_regclass(:p) is not null"), {"p": date_partition}).scalar_one()
     replaced = conn.execute(sa.text(f"select count(*) from {date_partition}")).scalar_one() if old else 0  # noqa: S608
     # the ledger row first, the partition swap last: the swap takes the table's exclusive lock, held for
@@ -269,12 +268,12 @@ def _publish_shadow(
     conn: Connection,
     uc: UseCase,
     score_date: dt.date,
-    run_id: str,
     staged: str,
     version: str,
-    threshold: float | None,
     rows_in: int,
 ) -> None:
+    """The shadow version's scores of the date replaced by the run's staged shadow predictions (which carry the
+    version, threshold and run id as column defaults)."""
     target = shadow_table(uc)
     ensure_shadow_table(conn, uc)
     scored = conn.execute(sa.text(f"select count(*) from {staged}")).scalar_one()  # noqa: S608

@@ -140,7 +140,6 @@ def publish(
         timings=timings,
         started_at=dt.datetime.fromisoformat(batch["started_at"]),
         shadow_version=trial["model_version"] if trial else None,
-        shadow_threshold=trial["threshold"] if trial else None,
         shards=combined["shards"],
     )
 
