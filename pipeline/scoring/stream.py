@@ -41,7 +41,6 @@ SCORES_SCHEMAS = {
         ]
     ),
 }
-SCORES_SCHEMA = SCORES_SCHEMAS["binary"]
 
 
 def predict_arrow(model: Any, table: pa.Table, uc: UseCase, threshold: float | None) -> pa.RecordBatch:

@@ -129,7 +129,7 @@ def test_rechunk_cuts_arrow_batches_of_any_size_into_exact_chunks():
 def test_arrow_and_pandas_chunks_get_the_same_scores(uc):
     import pyarrow as pa
 
-    from pipeline.scoring.stream import SCORES_SCHEMA, predict_arrow
+    from pipeline.scoring.stream import SCORES_SCHEMAS, predict_arrow
 
     train, holdout = _synthetic(uc, 3000, 6), _synthetic(uc, 200, 7)
     model = train_model(train, holdout, uc).model
@@ -139,7 +139,7 @@ def test_arrow_and_pandas_chunks_get_the_same_scores(uc):
     table = pa.Table.from_pandas(holdout[["entity_id", *uc.feature_columns]], preserve_index=False)
     batch = predict_arrow(model, table, uc, 0.5)
     expected = probabilities(model, holdout, uc)  # the pandas path, on the frame as parsed from CSV
-    assert batch.schema == SCORES_SCHEMA
+    assert batch.schema == SCORES_SCHEMAS["binary"]
     assert batch.column("entity_id").to_pylist() == holdout["entity_id"].tolist()
     np.testing.assert_array_equal(batch.column("score").to_numpy(), expected)
     assert batch.column("predicted_label").to_pylist() == (expected >= 0.5).tolist()
